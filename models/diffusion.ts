@@ -1,0 +1,23 @@
+/**
+ * What the pipeline needs from a diffusion pack. Implemented in-process by `Pack` and across
+ * worker threads by `PackPool`, so operators never know where the model runs.
+ */
+import type { NoisePrediction, PackConventions } from './pack.js';
+
+export interface PackIdentity {
+  name: string;
+  digest: string;
+  conventions: PackConventions;
+}
+
+export interface DiffusionModel {
+  readonly identity: PackIdentity;
+  readonly alphabar: Float64Array;
+  /** Conditioning [tokens x hidden] for a prompt; cached per distinct prompt. */
+  textEmbedding(prompt: string): Promise<Float32Array>;
+  /** Pixels [n,3,H,W] in [-1,1] -> scaled latents [n,4,H/8,W/8]. */
+  encodeImages(pixels: Float32Array, n: number, height: number, width: number): Promise<Float32Array>;
+  /** eps for n noisy latents at one timestep per item, with one context per item; optionally DIFT maps. */
+  predictNoise(zt: Float32Array, n: number, h: number, w: number, ts: readonly number[], contexts: readonly Float32Array[], withDift?: boolean): Promise<NoisePrediction>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,38 @@
+/**
+ * The one error type users see. `code` is stable for programs; the message is for people and always
+ * names the file or sample at fault, what was found and what was expected.
+ */
+export type ErrorCode =
+  | 'MISSING_FILE'
+  | 'BAD_MODEL'
+  | 'UNSUPPORTED_INPUT'
+  | 'BAD_CONFIG'
+  | 'BAD_SAMPLE'
+  | 'BAD_SHARD'
+  | 'UNKNOWN_CLASS'
+  | 'STORE_MISMATCH'
+  | 'BAD_ARGUMENT';
+
+export interface ErrorContext {
+  file?: string;
+  sample?: string;
+  cause?: unknown;
+}
+
+export class DdpsError extends Error {
+  readonly code: ErrorCode;
+  readonly file?: string;
+  readonly sample?: string;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = 'DdpsError';
+    this.code = code;
+    this.file = context.file;
+    this.sample = context.sample;
+  }
+}
+
+export function isDdpsError(e: unknown, code?: ErrorCode): e is DdpsError {
+  return e instanceof DdpsError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,172 @@
+/**
+ * Pull-based WebDataset reader. Nothing is read until the consumer asks for the next sample, and
+ * then only up to the first header of the sample after it, so memory depends on one sample (plus
+ * the file stream's 64 KiB read buffer), never on the shard size or the number of shards. This is
+ * the backpressure that RxJS lacks: wrap it with `from()` and downstream pace sets the read pace.
+ */
+import { createReadStream } from 'node:fs';
+import { Transform, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { DdpsError } from '../../models/errors.js';
+import type { WdsSample } from './sample.js';
+import { type ShardSpec, expandShards } from './urls.js';
+
+export interface SkipInfo {
+  /** The shard that ended early. */
+  url: string;
+  /** The last sample yielded from it (undefined when none was). */
+  key?: string;
+  reason: string;
+  error: unknown;
+}
+
+export interface MemberInfo {
+  url: string;
+  /** The member's path inside the tar. */
+  name: string;
+  size: number;
+}
+
+export interface ReadOptions {
+  /**
+   * What a truncated, corrupt or unreadable shard does: 'fail' (default, webdataset's
+   * reraise) throws DdpsError('BAD_SHARD' or 'MISSING_FILE'); 'skip' reports it to onSkip
+   * and goes on with the next shard (warn_and_continue).
+   */
+  onError?: 'fail' | 'skip';
+  /** Called once per abandoned shard under 'skip'; without it a process warning is emitted. */
+  onSkip?: (info: SkipInfo) => void;
+  /** Called after each tar member's bytes are read: for progress, and to observe read-ahead. */
+  onMember?: (info: MemberInfo) => void;
+}
+
+/** webdataset's base_plus_ext: the key runs to the first dot of the basename. */
+const KEY_EXT = /^((?:.*\/)?[^./]+)\.([^/]*)$/;
+
+export function splitMemberName(name: string): { key: string; ext: string } | undefined {
+  const m = KEY_EXT.exec(name);
+  return m === null ? undefined : { key: m[1], ext: m[2].toLowerCase() };
+}
+
+function isDataMember(header: tar.Header): boolean {
+  if (header.type !== 'file' && header.type !== 'contiguous-file') return false;
+  const base = header.name.slice(header.name.lastIndexOf('/') + 1);
+  return !base.startsWith('__');
+}
+
+const TAR_END_MARKER = 1024; // two zero blocks
+
+/**
+ * A tar cut exactly at a member boundary parses cleanly, so the only sign of the loss is the
+ * missing end-of-archive marker: count the zero bytes at the end of the stream as it passes.
+ */
+class TrailingZeros extends Transform {
+  count = 0;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null, data?: Buffer) => void): void {
+    let i = chunk.length - 1;
+    while (i >= 0 && chunk[i] === 0) i--;
+    this.count = i < 0 ? this.count + chunk.length : chunk.length - 1 - i;
+    done(null, chunk);
+  }
+}
+
+function isGzip(url: string): boolean {
+  return /\.(gz|tgz)$/i.test(url);
+}
+
+/** file -> [gunzip] -> zero counter -> extract; any stage's error destroys the extract with it. */
+function openShard(url: string, extract: tar.Extract): { streams: Readable[]; tail: TrailingZeros } {
+  const file = createReadStream(url);
+  const gunzip = isGzip(url) ? createGunzip() : undefined;
+  const tail = new TrailingZeros();
+  // tar-stream's extract is a streamx Writable; it speaks the write/drain/end protocol pipe() needs.
+  (gunzip ? file.pipe(gunzip) : file).pipe(tail).pipe(extract as unknown as NodeJS.WritableStream);
+  const streams: Readable[] = gunzip ? [file, gunzip, tail] : [file, tail];
+  for (const s of streams) s.on('error', (err) => extract.destroy(err));
+  return { streams, tail };
+}
+
+type TarEntry = AsyncIterable<unknown> & { header: tar.Header };
+
+async function readBody(entry: TarEntry): Promise<Buffer> {
+  // Copy out of the read chunks: a sample kept downstream must not pin a 64 KiB file buffer.
+  const body = Buffer.allocUnsafe(entry.header.size);
+  let n = 0;
+  for await (const chunk of entry) n += (chunk as Buffer).copy(body, n);
+  return body;
+}
+
+function describe(err: unknown): { reason: string; missing: boolean } {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') return { reason: `cannot be opened (${e.code})`, missing: true };
+  if (typeof e.code === 'string' && e.code.startsWith('Z_')) return { reason: `is not valid gzip (${e.message})`, missing: false };
+  if (/unexpected end/i.test(e.message ?? '')) return { reason: 'is truncated (it ends inside a member)', missing: false };
+  if (/invalid tar header/i.test(e.message ?? '')) return { reason: 'is corrupt (a tar header fails its checksum)', missing: false };
+  return { reason: `cannot be read (${e.message ?? String(err)})`, missing: false };
+}
+
+class EndMarkerMissing extends Error {
+  constructor() {
+    super('the tar ends without its end-of-archive marker');
+  }
+}
+
+function shardFailure(url: string, lastKey: string | undefined, partialKey: string | undefined, err: unknown, opts: ReadOptions): void {
+  const { reason, missing } =
+    err instanceof EndMarkerMissing ? { reason: 'is truncated (no end-of-archive marker)', missing: false } : describe(err);
+  const after = lastKey === undefined ? 'before its first sample' : `after sample "${lastKey}"`;
+  const dropped = partialKey === undefined ? '' : `; the incomplete sample "${partialKey}" is dropped`;
+  const message = `shard ${url} ${reason} ${after}${dropped}`;
+  if (opts.onError !== 'skip') {
+    throw new DdpsError(missing ? 'MISSING_FILE' : 'BAD_SHARD', message, { file: url, sample: lastKey, cause: err });
+  }
+  const info: SkipInfo = { url, key: lastKey, reason: message, error: err };
+  if (opts.onSkip) opts.onSkip(info);
+  else process.emitWarning(message, 'DdpsWarning');
+}
+
+/**
+ * The samples of one shard. A sample is yielded only once the next member's header (another key)
+ * or the clean end of the tar proves it complete, so a damaged shard never yields a partial one.
+ */
+async function* readShard(url: string, opts: ReadOptions): AsyncGenerator<WdsSample> {
+  const extract = tar.extract();
+  const { streams, tail } = openShard(url, extract);
+  let current: WdsSample | undefined;
+  let lastKey: string | undefined;
+  try {
+    for await (const entry of extract) {
+      const member = isDataMember(entry.header) ? splitMemberName(entry.header.name) : undefined;
+      // webdataset starts a new sample on a repeated extension too.
+      if (current !== undefined && member !== undefined && (member.key !== current.__key__ || member.ext in current)) {
+        const done = current;
+        current = undefined;
+        lastKey = done.__key__;
+        yield done;
+      }
+      const body = await readBody(entry);
+      opts.onMember?.({ url, name: entry.header.name, size: body.length });
+      if (member === undefined) continue;
+      current ??= { __key__: member.key, __url__: url };
+      current[member.ext] = body;
+    }
+    if (tail.count < TAR_END_MARKER) throw new EndMarkerMissing();
+  } catch (err) {
+    shardFailure(url, lastKey, current?.__key__, err, opts);
+    return;
+  } finally {
+    for (const s of streams) s.destroy();
+    extract.destroy();
+  }
+  if (current !== undefined) yield current;
+}
+
+/**
+ * Read the samples of every shard in `urls` (expanded by expandShards: braces, globs, `::`),
+ * in order, one at a time as the consumer pulls. `.tar.gz` / `.tgz` shards are gunzipped.
+ */
+export async function* readSamples(urls: ShardSpec, opts: ReadOptions = {}): AsyncGenerator<WdsSample> {
+  for (const url of await expandShards(urls)) yield* readShard(url, opts);
+}
