@@ -247,10 +247,11 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.DDPS_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ddps');
 }
 
+/** Honours the mode bits even for root, who may write anywhere but should not write into a read-only pack. */
 function isWritable(dir: string): boolean {
   try {
     accessSync(dir, constants.W_OK);
-    return true;
+    return (statSync(dir).mode & 0o222) !== 0;
   } catch {
     return false;
   }

@@ -7,8 +7,9 @@ import { GraphBuilder } from '../models/onnx/builder.js';
 import { addDiftOutput, findDiftTensor } from '../models/onnx/diftTap.js';
 import { fieldString, readFields, type Field } from '../models/onnx/proto.js';
 import { OnnxModel, type HostTensor } from '../models/runtime.js';
+import { TINY_SD } from './helpers/paths.js';
 
-const FIXTURE = '/work/shared/fixtures/tiny-sd/unet';
+const FIXTURE = join(TINY_SD, 'unet');
 const DIFT_TENSOR = '/up_blocks.1/upsamplers.0/conv/Conv_output_0';
 
 let dir = '';

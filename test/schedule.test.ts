@@ -1,12 +1,11 @@
 import test from 'ava';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { isDdpsError } from '../models/errors.js';
 import { alphasCumprod, loadSchedule, noisyLatent, timestepGrid } from '../models/schedule.js';
+import { TINY_SD } from './helpers/paths.js';
 
-const TINY_SD = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures/tiny-sd');
 
 const SD15 = { beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012, num_train_timesteps: 1000 };
 

@@ -1,12 +1,12 @@
 import test from 'ava';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { isDdpsError } from '../models/errors.js';
 import { BYTE_TO_CHAR, ClipTokenizer } from '../models/tokenizer.js';
+import { TINY_SD } from './helpers/paths.js';
 
-const TOKENIZER_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures/tiny-sd/tokenizer');
+const TOKENIZER_DIR = join(TINY_SD, 'tokenizer');
 const BOS = 49406;
 const EOS = 49407;
 

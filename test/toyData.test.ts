@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import * as tar from 'tar-stream';
 import { isDdpsError } from '../models/errors.js';
+import { loadClassMap } from '../storage/webdataset/classes.js';
 import { TOY_CLASSES, TOY_NEUTRAL_RGB } from '../models/toy/classes.js';
 import { maskBounds, shapeContains, shapeMask } from '../models/toy/draw.js';
 import { type ToyImage, drawToyImage, toySampleKey, toySplitSeed, writeToyDataset } from '../models/toy/toyData.js';
@@ -206,6 +207,7 @@ test('writeToyDataset: exact per-class counts, adjacent members, shuffled, PNGs 
   t.deepEqual(JSON.parse(await readFile(res.classesPath, 'utf8')), {
     classes: TOY_CLASSES.map((k) => ({ index: k.index, name: k.name })),
   });
+  t.deepEqual((await loadClassMap(res.classesPath)).names, TOY_CLASSES.map((k) => k.name));
 
   const members = (await Promise.all(res.shards.map(readTar))).flat();
   t.is(members.length, 3 * res.samples);

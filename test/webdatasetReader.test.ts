@@ -138,7 +138,7 @@ test('brace expansion over the 5 imagenette train shards: 5000 samples, 500 per 
   ]);
 });
 
-test('streaming: the reader stays at most one member ahead of the consumer and memory stays flat', async (t) => {
+test.serial('streaming: the reader stays at most one member ahead of the consumer and memory stays flat', async (t) => {
   v8.setFlagsFromString('--expose_gc');
   const gc = vm.runInNewContext('gc') as () => void;
   const used = () => {

@@ -49,10 +49,13 @@ export function splitMemberName(name: string): { key: string; ext: string } | un
   return m === null ? undefined : { key: m[1], ext: m[2].toLowerCase() };
 }
 
-function isDataMember(header: tar.Header): boolean {
-  if (header.type !== 'file' && header.type !== 'contiguous-file') return false;
+/** The member's key and extension, or undefined for what webdataset skips (directories, `__meta__`, no extension). */
+function dataMember(header: tar.Header): { key: string; ext: string } | undefined {
+  if (header.type !== 'file' && header.type !== 'contiguous-file') return undefined;
   const base = header.name.slice(header.name.lastIndexOf('/') + 1);
-  return !base.startsWith('__');
+  const member = base.startsWith('__') ? undefined : splitMemberName(header.name);
+  // An extension like `__key__` would overwrite the sample's own fields.
+  return member?.ext.startsWith('__') ? undefined : member;
 }
 
 const TAR_END_MARKER = 1024; // two zero blocks
@@ -90,39 +93,56 @@ function openShard(url: string, extract: tar.Extract): { streams: Readable[]; ta
 
 type TarEntry = AsyncIterable<unknown> & { header: tar.Header };
 
+/** A failure of the shard's bytes, told apart from errors thrown by callbacks or the consumer. */
+class ShardFault extends Error {
+  constructor(
+    readonly reason: string,
+    readonly missing: boolean,
+    cause?: unknown,
+  ) {
+    super(reason, { cause });
+  }
+}
+
+function toFault(err: unknown): ShardFault {
+  const e = err as NodeJS.ErrnoException;
+  const msg = e.message ?? String(err);
+  if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') return new ShardFault(`cannot be opened (${e.code})`, true, err);
+  if (typeof e.code === 'string' && e.code.startsWith('Z_')) return new ShardFault(`is not valid gzip (${msg})`, false, err);
+  if (/unexpected end/i.test(msg)) return new ShardFault('is truncated (it ends inside a member)', false, err);
+  if (/invalid tar header/i.test(msg)) return new ShardFault('is corrupt (a tar header fails its checksum)', false, err);
+  return new ShardFault(`cannot be read (${msg})`, false, err);
+}
+
+async function* tarEntries(extract: tar.Extract): AsyncGenerator<TarEntry> {
+  try {
+    for await (const entry of extract) yield entry;
+  } catch (err) {
+    throw toFault(err);
+  }
+}
+
 async function readBody(entry: TarEntry): Promise<Buffer> {
   // Copy out of the read chunks: a sample kept downstream must not pin a 64 KiB file buffer.
   const body = Buffer.allocUnsafe(entry.header.size);
   let n = 0;
-  for await (const chunk of entry) n += (chunk as Buffer).copy(body, n);
+  try {
+    for await (const chunk of entry) n += (chunk as Buffer).copy(body, n);
+  } catch (err) {
+    throw toFault(err);
+  }
   return body;
 }
 
-function describe(err: unknown): { reason: string; missing: boolean } {
-  const e = err as NodeJS.ErrnoException;
-  if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') return { reason: `cannot be opened (${e.code})`, missing: true };
-  if (typeof e.code === 'string' && e.code.startsWith('Z_')) return { reason: `is not valid gzip (${e.message})`, missing: false };
-  if (/unexpected end/i.test(e.message ?? '')) return { reason: 'is truncated (it ends inside a member)', missing: false };
-  if (/invalid tar header/i.test(e.message ?? '')) return { reason: 'is corrupt (a tar header fails its checksum)', missing: false };
-  return { reason: `cannot be read (${e.message ?? String(err)})`, missing: false };
-}
-
-class EndMarkerMissing extends Error {
-  constructor() {
-    super('the tar ends without its end-of-archive marker');
-  }
-}
-
-function shardFailure(url: string, lastKey: string | undefined, partialKey: string | undefined, err: unknown, opts: ReadOptions): void {
-  const { reason, missing } =
-    err instanceof EndMarkerMissing ? { reason: 'is truncated (no end-of-archive marker)', missing: false } : describe(err);
+function shardFailure(url: string, lastKey: string | undefined, partialKey: string | undefined, fault: ShardFault, opts: ReadOptions): void {
   const after = lastKey === undefined ? 'before its first sample' : `after sample "${lastKey}"`;
   const dropped = partialKey === undefined ? '' : `; the incomplete sample "${partialKey}" is dropped`;
-  const message = `shard ${url} ${reason} ${after}${dropped}`;
+  const message = `shard ${url} ${fault.reason} ${after}${dropped}`;
+  const cause = fault.cause ?? fault;
   if (opts.onError !== 'skip') {
-    throw new DdpsError(missing ? 'MISSING_FILE' : 'BAD_SHARD', message, { file: url, sample: lastKey, cause: err });
+    throw new DdpsError(fault.missing ? 'MISSING_FILE' : 'BAD_SHARD', message, { file: url, sample: lastKey, cause });
   }
-  const info: SkipInfo = { url, key: lastKey, reason: message, error: err };
+  const info: SkipInfo = { url, key: lastKey, reason: message, error: cause };
   if (opts.onSkip) opts.onSkip(info);
   else process.emitWarning(message, 'DdpsWarning');
 }
@@ -137,10 +157,10 @@ async function* readShard(url: string, opts: ReadOptions): AsyncGenerator<WdsSam
   let current: WdsSample | undefined;
   let lastKey: string | undefined;
   try {
-    for await (const entry of extract) {
-      const member = isDataMember(entry.header) ? splitMemberName(entry.header.name) : undefined;
+    for await (const entry of tarEntries(extract)) {
+      const member = dataMember(entry.header);
       // webdataset starts a new sample on a repeated extension too.
-      if (current !== undefined && member !== undefined && (member.key !== current.__key__ || member.ext in current)) {
+      if (current !== undefined && member !== undefined && (member.key !== current.__key__ || Object.hasOwn(current, member.ext))) {
         const done = current;
         current = undefined;
         lastKey = done.__key__;
@@ -152,8 +172,9 @@ async function* readShard(url: string, opts: ReadOptions): AsyncGenerator<WdsSam
       current ??= { __key__: member.key, __url__: url };
       current[member.ext] = body;
     }
-    if (tail.count < TAR_END_MARKER) throw new EndMarkerMissing();
+    if (tail.count < TAR_END_MARKER) throw new ShardFault('is truncated (no end-of-archive marker)', false);
   } catch (err) {
+    if (!(err instanceof ShardFault)) throw err;
     shardFailure(url, lastKey, current?.__key__, err, opts);
     return;
   } finally {

@@ -191,7 +191,9 @@ export class ShardWriter {
   private async openShard(): Promise<OpenShard> {
     const path = formatShardName(this.pattern, this.next++);
     const tmp = `${path}.tmp`;
-    await mkdir(dirname(path), { recursive: true });
+    await mkdir(dirname(path), { recursive: true }).catch((cause: Error) => {
+      throw new DdpsError('BAD_SHARD', `ShardWriter: cannot create the folder of ${path} (${cause.message})`, { file: path, cause });
+    });
     const pack = tar.pack();
     const file = createWriteStream(tmp);
     const gzip = /\.(gz|tgz)$/i.test(path) ? createGzip() : undefined;
@@ -210,6 +212,11 @@ export class ShardWriter {
     written.catch(() => undefined); // observed by finishShard; a failing entry() reports it first
     if (gzip) pack.pipe(gzip).pipe(file);
     else pack.pipe(file);
+    // A shard that cannot be created fails the write that needed it, and the .tmp exists from here on.
+    await new Promise<void>((resolve, reject) => {
+      file.once('open', () => resolve());
+      written.catch(reject);
+    });
     return { path, tmp, pack, written, count: 0, size: 0 };
   }
 

@@ -1,0 +1,70 @@
+/**
+ * What flows between the scoring operators. Each stage adds fields and keeps the earlier ones, so an
+ * operator can be spliced in anywhere its input type is available.
+ */
+
+/** [x, y, width, height] in pixels. */
+export type Box = [number, number, number, number];
+
+export interface SampleRef {
+  key: string;
+  /** The shard the sample came from. */
+  url: string;
+  cls: number;
+}
+
+/** The original image, decoded to 3-channel sRGB, HxWx3. */
+export interface Decoded extends SampleRef {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+}
+
+/**
+ * How the resized image relates to the original: scale by `scale`, then keep the window at
+ * (offsetX, offsetY) of size width x height. A resized-pixel box maps back by adding the offset and
+ * dividing by the scale (with `scaleY` where the aspect ratio was not kept, as in whole-image mode).
+ */
+export interface ResizeTransform {
+  scale: number;
+  scaleY?: number;
+  offsetX: number;
+  offsetY: number;
+  width: number;
+  height: number;
+}
+
+/** Resized pixels ready for the VAE: float32 NCHW (3 x height x width) in [-1, 1]. */
+export interface Prepared extends SampleRef {
+  /** Original [width, height]. */
+  size: [number, number];
+  transform: ResizeTransform;
+  pixels: Float32Array;
+}
+
+export interface Encoded extends Prepared {
+  /** Scaled latent z0, 4 x (height/8) x (width/8). */
+  latent: Float32Array;
+}
+
+export interface Scored extends Encoded {
+  /** D = mean over timesteps of (L_uncond - L_cond), (height/8) x (width/8). */
+  scoreMap: Float32Array;
+}
+
+export interface Patch {
+  /** In resized pixels. */
+  box: Box;
+  /** In original pixels. */
+  boxOriginal: Box;
+  score: number;
+}
+
+export interface Patched extends Scored {
+  patches: Patch[];
+}
+
+export interface Featured extends Patched {
+  /** One L2-normalised DIFT feature per patch. */
+  features: Float32Array[];
+}
