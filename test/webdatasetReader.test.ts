@@ -1,6 +1,6 @@
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, readdirSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -189,6 +189,16 @@ test('.tar.gz and .tgz shards read the same samples as the plain tar', async (t)
     t.is(samples[0].__url__, path);
     t.is(digest(samples), plain);
   }
+
+  const gzBytes = await readFile(gz);
+  const half = await damaged(dir, 'half.tar.gz', gzBytes.subarray(0, gzBytes.length >> 1));
+  const r = await collectUntilThrow(half);
+  t.true(r.keys.length > 100 && r.keys.length < 900, `${r.keys.length} samples before the cut`);
+  t.deepEqual(r.keys, shard0Keys.slice(0, r.keys.length));
+  t.true(isDdpsError(r.error, 'BAD_SHARD'));
+  t.regex((r.error as Error).message, /half\.tar\.gz is truncated \(the gzip stream ends early\)/);
+  const notGz = await collectUntilThrow(await damaged(dir, 'plain.tgz', shard0.subarray(0, 4096)));
+  t.regex((notGz.error as Error).message, /plain\.tgz is not valid gzip \(incorrect header check\) before its first sample/);
 });
 
 test('member grouping follows webdataset: first-dot keys, lower-cased extensions, skipped meta and directories', async (t) => {
@@ -204,6 +214,8 @@ test('member grouping follows webdataset: first-dot keys, lower-cased extensions
     { name: 'x.y/b.txt', data: 'B' },
     { name: 'c.txt', data: 'C1' },
     { name: 'c.txt', data: 'C2' }, // a repeated extension starts a new sample
+    { name: 'e.__key__', data: 'not a key' },
+    { name: 'e.toString', data: 'T' },
   ]);
   const got = (await collect(path)).map((s) => Object.fromEntries(Object.entries(s).map(([k, v]) => [k, v.toString()])));
   t.deepEqual(got, [
@@ -211,6 +223,7 @@ test('member grouping follows webdataset: first-dot keys, lower-cased extensions
     { __key__: 'x.y/b', __url__: path, txt: 'B' },
     { __key__: 'c', __url__: path, txt: 'C1' },
     { __key__: 'c', __url__: path, txt: 'C2' },
+    { __key__: 'e', __url__: path, tostring: 'T' },
   ]);
   t.deepEqual(splitMemberName('dir/a.b.jpg'), { key: 'dir/a', ext: 'b.jpg' });
   t.deepEqual(splitMemberName('A.PNG'), { key: 'A', ext: 'png' });
@@ -324,13 +337,38 @@ test('a shard that vanishes after expansion is MISSING_FILE, or skipped', async 
   t.is(skips[0].url, a);
 });
 
-test('breaking out early releases the shard', async (t) => {
+test('an error thrown by a callback is not mistaken for a bad shard, even under skip', async (t) => {
+  const skips: SkipInfo[] = [];
+  const boom = new Error('callback bug');
+  const e = await t.throwsAsync(
+    collect(SHARD0, {
+      onError: 'skip',
+      onSkip: (i) => skips.push(i),
+      onMember: () => {
+        throw boom;
+      },
+    }),
+  );
+  t.is(e, boom);
+  t.deepEqual(skips, []);
+});
+
+test.serial('breaking out early closes the shard file', async (t) => {
+  const openShards = () => readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).endsWith('train-000000.tar');
+    } catch {
+      return false; // the fd closed while we looked
+    }
+  }).length;
   let n = 0;
   for await (const s of readSamples(SHARD0)) {
     t.is(s.__key__, FIRST_KEY);
+    t.is(openShards(), 1);
     if (++n === 1) break;
   }
-  t.is(n, 1);
+  for (let i = 0; i < 50 && openShards() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(openShards(), 0);
 });
 
 test('sampleImage and sampleClass: sources in order, names through the class map, errors name the sample', (t) => {

@@ -108,6 +108,7 @@ function toFault(err: unknown): ShardFault {
   const e = err as NodeJS.ErrnoException;
   const msg = e.message ?? String(err);
   if (e.code === 'ENOENT' || e.code === 'EACCES' || e.code === 'EISDIR') return new ShardFault(`cannot be opened (${e.code})`, true, err);
+  if (e.code === 'Z_BUF_ERROR') return new ShardFault('is truncated (the gzip stream ends early)', false, err);
   if (typeof e.code === 'string' && e.code.startsWith('Z_')) return new ShardFault(`is not valid gzip (${msg})`, false, err);
   if (/unexpected end/i.test(msg)) return new ShardFault('is truncated (it ends inside a member)', false, err);
   if (/invalid tar header/i.test(msg)) return new ShardFault('is corrupt (a tar header fails its checksum)', false, err);
