@@ -3,6 +3,8 @@
  * operator can be spliced in anywhere its input type is available.
  */
 
+import type { Ticket } from './flow.js';
+
 /** [x, y, width, height] in pixels. */
 export type Box = [number, number, number, number];
 
@@ -11,6 +13,8 @@ export interface SampleRef {
   /** The shard the sample came from. */
   url: string;
   cls: number;
+  /** The sample's place in the pipeline's bounded window; released when the sample is stored or dropped. */
+  ticket?: Ticket;
 }
 
 /** The original image, decoded to 3-channel sRGB, HxWx3. */

@@ -17,8 +17,8 @@ export interface PooledScores {
 
 /**
  * Means of D (h x w, row-major) over every k x k window at stride `stride` that lies fully inside
- * the map. A summed-area table in float64 makes the cost O(h * w) whatever k, and its differences
- * stay exact to well below float32 resolution.
+ * the map. A summed-area table makes the cost O(h * w) whatever k; it is float64 so the
+ * cancellation in its four-corner differences stays far below float32 resolution.
  *
  * When k exceeds the map in either direction (an image smaller than the patch), the whole map is
  * the one window: the patch is the whole image, as for low-resolution data.

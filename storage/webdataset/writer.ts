@@ -28,7 +28,8 @@ export interface ShardWriterOptions {
 /**
  * `__key__` plus one field per extension: a Buffer or Uint8Array is written as is, a string as
  * UTF-8, anything else as JSON (so `cls: 3` and `cls: '3'` both write `3`). Fields whose name starts
- * with `__` (such as a read sample's `__url__`) and undefined fields are not written.
+ * with `__` (such as a read sample's `__url__`) and undefined fields are not written. Buffers are
+ * queued by reference, so do not reuse one for new data after passing it in.
  */
 export interface SampleToWrite {
   __key__: string;
@@ -180,9 +181,17 @@ export class ShardWriter {
     if (shard.lastKey === sample.__key__) {
       throw sampleError(sample.__key__, `follows a sample with the same key in ${shard.path}; readers would merge them`);
     }
-    for (const m of members) {
-      await addEntry(shard.pack, m);
-      shard.size += tarMemberBytes(m.data.length);
+    try {
+      for (const m of members) {
+        await addEntry(shard.pack, m);
+        shard.size += tarMemberBytes(m.data.length);
+      }
+    } catch (cause) {
+      throw new DdpsError('BAD_SHARD', `ShardWriter: writing sample "${sample.__key__}" to ${shard.tmp} failed (${(cause as Error).message})`, {
+        file: shard.path,
+        sample: sample.__key__,
+        cause,
+      });
     }
     shard.count++;
     shard.lastKey = sample.__key__;
