@@ -1,81 +1,96 @@
 import { Observable, type OperatorFunction } from 'rxjs';
+import { DdpsError } from '../models/errors.js';
+
+interface Slot<T, R> {
+  input: T;
+  state: 'running' | 'done' | 'failed';
+  value?: R;
+  error?: unknown;
+}
 
 /**
- * `mergeMap` with bounded concurrency that emits in input order. Order matters: the store, the
- * progress counts and the limit per class must not depend on which worker finished first.
- * `fn` may resolve to undefined to drop an item (after releasing its ticket).
+ * `fn` over the stream with at most `concurrency` items started but not yet emitted, emitting in
+ * input order: results never depend on which item finished first (determinism, resume), and a slow
+ * item holds back at most `concurrency - 1` finished ones. A failed item goes to `onError` when that
+ * is given and accepts it (returns true), and is dropped; otherwise it ends the stream.
  */
-export function mapOrdered<T, R>(fn: (item: T) => Promise<R | undefined>, concurrency = 1): OperatorFunction<T, R> {
+export function mapOrdered<T, R>(
+  fn: (input: T) => Promise<R>,
+  concurrency: number,
+  onError?: (input: T, err: unknown) => boolean,
+): OperatorFunction<T, R> {
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new DdpsError('BAD_ARGUMENT', `concurrency ${concurrency}: expected a whole number >= 1`);
+  }
   return (source) =>
     new Observable<R>((subscriber) => {
-      type Entry = { item: T; started: boolean; settled: boolean; value?: R; error?: unknown; failed?: boolean };
-      const queue: Entry[] = [];
-      let running = 0;
+      // A queue with a moving head (shift() on a long backlog would be quadratic); taken entries are
+      // cleared so a started input is held only by its slot.
+      let waiting: Array<T | undefined> = [];
+      let head = 0;
+      const window: Array<Slot<T, R>> = [];
       let sourceDone = false;
-      let closed = false;
 
-      const pump = (): void => {
-        if (closed) return;
-        for (const e of queue) {
-          if (running >= concurrency) break;
-          if (!e.started) start(e);
+      const start = (): void => {
+        while (window.length < concurrency && head < waiting.length) {
+          const input = waiting[head] as T;
+          waiting[head++] = undefined;
+          const slot: Slot<T, R> = { input, state: 'running' };
+          window.push(slot);
+          new Promise<R>((resolve) => resolve(fn(input))).then(
+            (value) => {
+              slot.state = 'done';
+              slot.value = value;
+              flush();
+            },
+            (error: unknown) => {
+              slot.state = 'failed';
+              slot.error = error;
+              flush();
+            },
+          );
         }
-        while (queue.length > 0 && queue[0]!.settled) {
-          const e = queue.shift()!;
-          if (e.failed) {
-            closed = true;
-            subscriber.error(e.error);
-            return;
+        if (head > 1024 && head * 2 > waiting.length) {
+          waiting = waiting.slice(head);
+          head = 0;
+        }
+      };
+
+      function flush(): void {
+        while (!subscriber.closed && window.length > 0 && window[0].state !== 'running') {
+          const slot = window.shift()!;
+          if (slot.state === 'done') {
+            subscriber.next(slot.value as R);
+          } else if (slot.state === 'failed') {
+            let handled = false;
+            try {
+              handled = onError !== undefined && onError(slot.input, slot.error);
+            } catch (err) {
+              subscriber.error(err);
+              return;
+            }
+            if (!handled) {
+              subscriber.error(slot.error);
+              return;
+            }
           }
-          if (e.value !== undefined) subscriber.next(e.value);
         }
-        if (sourceDone && queue.length === 0) {
-          closed = true;
-          subscriber.complete();
-        }
-      };
-
-      const start = (e: Entry): void => {
-        e.started = true;
-        running++;
-        let p: Promise<R | undefined>;
-        try {
-          p = fn(e.item);
-        } catch (err) {
-          p = Promise.reject(err);
-        }
-        p.then(
-          (v) => {
-            e.value = v;
-          },
-          (err: unknown) => {
-            e.failed = true;
-            e.error = err;
-          },
-        ).finally(() => {
-          e.settled = true;
-          running--;
-          pump();
-        });
-      };
+        if (subscriber.closed) return;
+        start();
+        if (sourceDone && window.length === 0 && head === waiting.length) subscriber.complete();
+      }
 
       const sub = source.subscribe({
-        next: (item) => {
-          queue.push({ item, started: false, settled: false });
-          pump();
+        next: (input) => {
+          waiting.push(input);
+          start();
         },
-        error: (err: unknown) => {
-          closed = true;
-          subscriber.error(err);
-        },
+        error: (err: unknown) => subscriber.error(err),
         complete: () => {
           sourceDone = true;
-          pump();
+          flush();
         },
       });
-      return () => {
-        closed = true;
-        sub.unsubscribe();
-      };
+      return () => sub.unsubscribe();
     });
 }

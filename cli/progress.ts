@@ -1,0 +1,70 @@
+/**
+ * A one-line progress display on stderr: count, rate, and an ETA from the fraction of shards done
+ * (streaming never knows the sample total up front). On a terminal it redraws in place; in a log it
+ * prints a line every few seconds.
+ */
+export interface ProgressState {
+  done: number;
+  skipped: number;
+  /** Fraction of the work done in [0, 1], when it can be estimated. */
+  fraction?: number;
+  note?: string;
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '--';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export function progressLine(label: string, state: ProgressState, elapsedSec: number, width = 24): string {
+  const rate = elapsedSec > 0 ? state.done / elapsedSec : 0;
+  const parts = [label];
+  if (state.fraction !== undefined) {
+    const f = Math.min(1, Math.max(0, state.fraction));
+    const filled = Math.round(f * width);
+    parts.push(`[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(f * 100).toFixed(0).padStart(3)}%`);
+  }
+  parts.push(`${state.done} done`);
+  if (state.skipped) parts.push(`${state.skipped} skipped`);
+  parts.push(`${rate.toFixed(rate < 10 ? 2 : 1)}/s`);
+  if (state.fraction !== undefined && state.fraction > 0 && state.fraction < 1) parts.push(`ETA ${formatDuration((elapsedSec * (1 - state.fraction)) / state.fraction)}`);
+  parts.push(`elapsed ${formatDuration(elapsedSec)}`);
+  if (state.note) parts.push(state.note);
+  return parts.join('  ');
+}
+
+export class Progress {
+  private readonly start = performance.now();
+  private lastDraw = 0;
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly label: string,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly quiet = false,
+  ) {
+    this.tty = Boolean(stream.isTTY);
+  }
+
+  elapsed(): number {
+    return (performance.now() - this.start) / 1000;
+  }
+
+  update(state: ProgressState, force = false): void {
+    if (this.quiet) return;
+    const now = performance.now();
+    if (!force && now - this.lastDraw < (this.tty ? 200 : 5000)) return;
+    this.lastDraw = now;
+    const line = progressLine(this.label, state, this.elapsed());
+    this.stream.write(this.tty ? `\r\x1b[2K${line}` : `${line}\n`);
+  }
+
+  finish(state: ProgressState): void {
+    if (this.quiet) return;
+    this.update(state, true);
+    if (this.tty) this.stream.write('\n');
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Stage I, last step: patch scores are the score map averaged over patch-sized windows; an image's
+ * candidates are its best windows (greedy NMS when there are several). In whole-image mode the image
+ * is its one patch, scored by the mean of D.
+ */
+import { map, type OperatorFunction } from 'rxjs';
+import type { ScoreConfig } from '../pipelines/scoreConfig.js';
+import { topPatches, toPixelBox } from './math/nms.js';
+import { poolScores } from './math/pooling.js';
+import { toOriginal } from './math/resizeTransform.js';
+import type { Patch, Patched, Scored } from './types.js';
+
+export type PatchScoreOptions = Pick<ScoreConfig, 'patchSize' | 'patchStride' | 'patchesPerImage' | 'nmsIou' | 'wholeImage'>;
+
+export function scorePatches(item: Scored, opts: PatchScoreOptions): Patch[] {
+  const { width, height } = item.transform;
+  const h = height / 8;
+  const w = width / 8;
+  if (opts.wholeImage) {
+    let sum = 0;
+    for (const v of item.scoreMap) sum += v;
+    const box: Patch['box'] = [0, 0, width, height];
+    return [{ box, boxOriginal: toOriginal(box, item.transform), score: sum / item.scoreMap.length }];
+  }
+  const pooled = poolScores(item.scoreMap, h, w, opts.patchSize / 8, opts.patchStride / 8);
+  return topPatches(pooled, { count: opts.patchesPerImage, iou: opts.nmsIou }).map((cell) => {
+    const box = toPixelBox(cell);
+    return { box, boxOriginal: toOriginal(box, item.transform), score: cell.score };
+  });
+}
+
+export function patchScore(opts: PatchScoreOptions): OperatorFunction<Scored[], Patched[]> {
+  return map((items) => items.map((it) => ({ ...it, patches: scorePatches(it, opts) })));
+}

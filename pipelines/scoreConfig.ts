@@ -1,0 +1,68 @@
+/**
+ * The knobs of Stages 0-II (METHOD.md), with the paper's defaults. Everything that changes what is
+ * stored is here and is recorded in the store; batch size and workers are not (they must not change
+ * the result).
+ */
+import { DdpsError } from '../models/errors.js';
+
+export type DiftMode = 'crop' | 'shared';
+
+export interface ScoreConfig {
+  imageSize: number;
+  patchSize: number;
+  patchStride: number;
+  patchesPerImage: number;
+  nmsIou: number;
+  timesteps: number;
+  tRange: [number, number];
+  seed: number;
+  condTemplate: string;
+  uncondTemplate: string;
+  diftMode: DiftMode;
+  diftTimestep: number;
+  diftEnsemble: number;
+  /** Low-resolution data: the whole image, upsampled to imageSize, is the one patch. */
+  wholeImage: boolean;
+  limitPerClass?: number;
+}
+
+export const DEFAULT_SCORE_CONFIG: ScoreConfig = {
+  imageSize: 256,
+  patchSize: 224,
+  patchStride: 8,
+  patchesPerImage: 1,
+  nmsIou: 0.5,
+  timesteps: 8,
+  tRange: [0.1, 0.7],
+  seed: 0,
+  condTemplate: 'An image of {label}.',
+  uncondTemplate: 'An image of .',
+  diftMode: 'crop',
+  diftTimestep: 261,
+  diftEnsemble: 1,
+  wholeImage: false,
+};
+
+export function resolveScoreConfig(partial: Partial<ScoreConfig> = {}): ScoreConfig {
+  const c: ScoreConfig = { ...DEFAULT_SCORE_CONFIG, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  const bad = (what: string): never => {
+    throw new DdpsError('BAD_ARGUMENT', `score configuration: ${what}`);
+  };
+  for (const k of ['imageSize', 'patchSize', 'patchStride'] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 8 || c[k] % 8 !== 0) bad(`${k} must be a positive multiple of 8 (the latent is 1/8 of the image), got ${c[k]}`);
+  }
+  if (!c.wholeImage && c.patchSize > c.imageSize) bad(`patchSize ${c.patchSize} is larger than imageSize ${c.imageSize}`);
+  if (!Number.isInteger(c.patchesPerImage) || c.patchesPerImage < 1) bad(`patchesPerImage must be >= 1, got ${c.patchesPerImage}`);
+  if (!Number.isInteger(c.timesteps) || c.timesteps < 1) bad(`timesteps must be >= 1, got ${c.timesteps}`);
+  const [lo, hi] = c.tRange;
+  if (!(lo >= 0 && hi <= 1 && lo < hi)) bad(`t-range must be two numbers 0 <= lo < hi <= 1, got ${c.tRange.join(',')}`);
+  if (!Number.isInteger(c.diftTimestep) || c.diftTimestep < 0 || c.diftTimestep > 999) bad(`diftTimestep must be in 0..999, got ${c.diftTimestep}`);
+  if (!Number.isInteger(c.diftEnsemble) || c.diftEnsemble < 1) bad(`diftEnsemble must be >= 1, got ${c.diftEnsemble}`);
+  if (!c.condTemplate.includes('{label}')) bad(`the conditional template must contain {label}: '${c.condTemplate}'`);
+  if (c.diftMode !== 'crop' && c.diftMode !== 'shared') bad(`diftMode must be crop or shared, got ${String(c.diftMode)}`);
+  return c;
+}
+
+export function conditionalPrompt(config: Pick<ScoreConfig, 'condTemplate'>, label: string): string {
+  return config.condTemplate.replaceAll('{label}', label);
+}

@@ -1,0 +1,105 @@
+/** What goes in and comes out of the score store. Plain data: the encodings live in schema.ts. */
+
+/** [x, y, width, height] in pixels. */
+export type Box = [number, number, number, number];
+
+/** A JSON object, as the store hands configurations back. */
+export type JsonObject = { [k: string]: unknown };
+
+/** The model pack a run scored with; `digest` is what makes two packs the same. */
+export interface PackIdentity {
+  name: string;
+  digest: string;
+}
+
+/**
+ * Resized = original scaled by `scale` (`scaleY` vertically when the aspect ratio was not kept), then
+ * the width x height window at (offsetX, offsetY).
+ */
+export interface ResizeTransform {
+  scale: number;
+  scaleY?: number;
+  offsetX: number;
+  offsetY: number;
+  width: number;
+  height: number;
+}
+
+/** Row-major h x w float32 map (the loss difference D at latent resolution). */
+export interface ScoreMap {
+  h: number;
+  w: number;
+  data: Float32Array;
+}
+
+export interface PatchRecord {
+  /** In resized pixels. */
+  box: Box;
+  /** In original pixels. */
+  boxOriginal: Box;
+  score: number;
+  /** DIFT feature; never empty when present. */
+  feature?: Float32Array;
+}
+
+export interface SampleRecord {
+  key: string;
+  shard: string;
+  cls: number;
+  /** Original [width, height]. */
+  size: [number, number];
+  transform: ResizeTransform;
+  scoreMap: ScoreMap;
+  patches: PatchRecord[];
+}
+
+/** A sample (or, without `key`, a shard's unreadable rest) the run could not use. */
+export interface SkippedRecord {
+  key?: string;
+  shard: string;
+  stage?: string;
+  reason: string;
+  code: string;
+}
+
+/** A patch as a class range scan returns it: which sample it came from and its place in that sample. */
+export interface ClassPatch extends PatchRecord {
+  key: string;
+  index: number;
+}
+
+export interface ClassCounts {
+  samples: number;
+  patches: number;
+}
+
+export interface StoreCounts {
+  samples: number;
+  patches: number;
+  /** Skip records, keyless (shard-level) ones included. */
+  skipped: number;
+  /** Only classes that have at least one sample, in ascending class order. */
+  perClass: Map<number, ClassCounts>;
+}
+
+export interface ClusterMember {
+  key: string;
+  index: number;
+  cluster: number;
+  /** Place inside its cluster, 0 = nearest to the centroid. */
+  rank: number;
+  distance: number;
+}
+
+/** One class's k-means result and ranking (Stage II). */
+export interface ClassClusters {
+  /** k x dim, row-major. */
+  centroids: { k: number; dim: number; data: Float32Array };
+  members: ClusterMember[];
+  /** Cluster indices, best first. */
+  order: number[];
+  /** Anything else worth keeping with the clusters (seed, sample count at clustering time...). */
+  info?: JsonObject;
+}
+
+export type SampleStatus = 'scored' | 'skipped';
