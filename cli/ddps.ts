@@ -6,10 +6,12 @@ import { isDdpsError } from '../models/errors.js';
 import { helpText, parseCommand } from './args.js';
 import type { Command } from './command.js';
 import { modelCheck, modelDift } from './commands/model.js';
+import { inspect } from './commands/inspect.js';
+import { score } from './commands/score.js';
 import { tokenize } from './commands/tokenize.js';
 import { toy } from './commands/toy.js';
 
-const COMMANDS: Command[] = [modelCheck, modelDift, tokenize, toy];
+const COMMANDS: Command[] = [score, inspect, modelCheck, modelDift, tokenize, toy];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.spec.name.length)) + 2;

@@ -3,6 +3,7 @@
  * worker threads by `PackPool`, so operators never know where the model runs.
  */
 import type { NoisePrediction, PackConventions } from './pack.js';
+import type { StageTime } from './stageTimer.js';
 
 export interface PackIdentity {
   name: string;
@@ -19,5 +20,7 @@ export interface DiffusionModel {
   encodeImages(pixels: Float32Array, n: number, height: number, width: number): Promise<Float32Array>;
   /** eps for n noisy latents at one timestep per item, with one context per item; optionally DIFT maps. */
   predictNoise(zt: Float32Array, n: number, h: number, w: number, ts: readonly number[], contexts: readonly Float32Array[], withDift?: boolean): Promise<NoisePrediction>;
+  /** Compute time per model stage (text, encode, unet, dift), measured where the model runs. */
+  stats(): Promise<Record<string, StageTime>>;
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ import { float32ToHalfArray, halfToFloat32Array } from './float16.js';
 import { addDiftOutput } from './onnx/diftTap.js';
 import { OnnxModel, type DType, type HostTensor, type RuntimeOptions, type TensorInfo } from './runtime.js';
 import { loadSchedule } from './schedule.js';
+import { StageTimer, type StageTime } from './stageTimer.js';
 import { ClipTokenizer } from './tokenizer.js';
 
 export const DEFAULT_SCALING_FACTOR = 0.18215;
@@ -288,6 +289,7 @@ export async function ensureDiftUnet(layout: PackLayout, target: string): Promis
 
 export class Pack {
   private readonly textCache = new Map<string, Float32Array>();
+  private readonly timer = new StageTimer();
 
   private constructor(
     readonly layout: PackLayout,
@@ -330,7 +332,7 @@ export class Pack {
     if (cached) return cached;
     const c = this.conventions;
     const ids = this.tokenizer.encode(prompt);
-    const out = await this.text.run({ [c.inputIds.name]: idsTensor([ids], c.inputIds.dtype) }, [c.textHidden.name]);
+    const out = await this.timer.time('text', () => this.text.run({ [c.inputIds.name]: idsTensor([ids], c.inputIds.dtype) }, [c.textHidden.name]));
     const emb = asFloat32(out[c.textHidden.name]!, this.layout.textEncoder);
     this.textCache.set(prompt, emb);
     return emb;
@@ -339,7 +341,7 @@ export class Pack {
   /** Pixels [n,3,H,W] in [-1,1] -> scaled latents z0 [n,4,H/8,W/8] (the posterior mean where the pack gives it). */
   async encodeImages(pixels: Float32Array, n: number, height: number, width: number): Promise<Float32Array> {
     const v = this.conventions.vae;
-    const out = await this.vae.run({ [v.input]: floatTensor(pixels, [n, 3, height, width], v.inputDtype) }, [v.output]);
+    const out = await this.timer.time('encode', () => this.vae.run({ [v.input]: floatTensor(pixels, [n, 3, height, width], v.inputDtype) }, [v.output]), n);
     const t = out[v.output]!;
     const raw = asFloat32(t, this.layout.vaeEncoder);
     const [, ch, h, w] = t.dims as [number, number, number, number];
@@ -370,14 +372,12 @@ export class Pack {
     const hidden = this.conventions.textHidden.size ?? ctxLen / this.conventions.inputIds.length;
     const names = withDift ? [u.output, 'dift'] : [u.output];
     if (withDift && !this.hasDift) throw new DdpsError('BAD_MODEL', `${this.layout.unet}: DIFT features asked for, but the pack was loaded without the dift tap`, { file: this.layout.unet });
-    const out = await this.unet.run(
-      {
-        [u.sample]: floatTensor(zt, [n, LATENT_CHANNELS, h, w], u.sampleDtype),
-        [u.timestep]: timestepTensor(ts, u.timestepType),
-        [u.context]: floatTensor(ctx, [n, ctxLen / hidden, hidden], u.contextDtype),
-      },
-      names,
-    );
+    const feeds = {
+      [u.sample]: floatTensor(zt, [n, LATENT_CHANNELS, h, w], u.sampleDtype),
+      [u.timestep]: timestepTensor(ts, u.timestepType),
+      [u.context]: floatTensor(ctx, [n, ctxLen / hidden, hidden], u.contextDtype),
+    };
+    const out = await this.timer.time(withDift ? 'dift' : 'unet', () => this.unet.run(feeds, names), n);
     const eps = asFloat32(out[u.output]!, this.layout.unet);
     if (!withDift) return { eps };
     const d = out.dift!;
@@ -402,6 +402,10 @@ export class Pack {
       }
     }
     return dift ? { eps, dift } : { eps };
+  }
+
+  async stats(): Promise<Record<string, StageTime>> {
+    return this.timer.report();
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import type { DiffusionModel, PackIdentity } from './diffusion.js';
 import { DdpsError, type ErrorCode } from './errors.js';
 import type { LoadPackOptions, NoisePrediction } from './pack.js';
+import { mergeReports, type StageTime } from './stageTimer.js';
 import type { WorkerError, WorkerInit, WorkerRequest } from './packWorker.js';
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
@@ -107,6 +108,10 @@ export class PackPool implements DiffusionModel {
 
   predictNoise(zt: Float32Array, n: number, h: number, w: number, ts: readonly number[], contexts: readonly Float32Array[], withDift = false): Promise<NoisePrediction> {
     return this.pick().call({ op: 'unet', zt, n, h, w, ts: [...ts], contexts: [...contexts], withDift });
+  }
+
+  async stats(): Promise<Record<string, StageTime>> {
+    return mergeReports(await Promise.all(this.workers.map((w) => w.call<Record<string, StageTime>>({ op: 'stats' }))));
   }
 
   async close(): Promise<void> {

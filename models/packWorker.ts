@@ -15,6 +15,7 @@ export type WorkerRequest =
   | { id: number; op: 'text'; prompt: string }
   | { id: number; op: 'encode'; pixels: Float32Array; n: number; height: number; width: number }
   | { id: number; op: 'unet'; zt: Float32Array; n: number; h: number; w: number; ts: number[]; contexts: Float32Array[]; withDift: boolean }
+  | { id: number; op: 'stats' }
   | { id: number; op: 'close' };
 
 export interface WorkerError {
@@ -51,6 +52,8 @@ async function handle(pack: Pack, req: WorkerRequest): Promise<unknown> {
       return pack.encodeImages(req.pixels, req.n, req.height, req.width);
     case 'unet':
       return pack.predictNoise(req.zt, req.n, req.h, req.w, req.ts, req.contexts, req.withDift);
+    case 'stats':
+      return pack.stats();
     case 'close':
       await pack.close();
       setImmediate(() => process.exit(0));

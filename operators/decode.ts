@@ -51,7 +51,7 @@ export async function decodeImage(buf: Buffer, ref: SampleRef): Promise<Decoded>
 /** decodeImage over a stream, in input order; the sample's other fields (its ticket too) travel on. */
 export function decode(opts: StageOptions = {}): OperatorFunction<SampleRef & { image: Buffer }, Decoded> {
   return mapOrdered(
-    ({ image, ...ref }: SampleRef & { image: Buffer }) => decodeImage(image, ref),
+    ({ image, ...ref }: SampleRef & { image: Buffer }) => (opts.timer ? opts.timer.time('decode', () => decodeImage(image, ref)) : decodeImage(image, ref)),
     opts.concurrency ?? DEFAULT_CONCURRENCY,
     sampleErrors(({ image: _image, ...ref }) => ref, opts.onError),
   );

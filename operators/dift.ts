@@ -13,7 +13,8 @@ import { noisyLatent } from '../models/schedule.js';
 import { conditionalPrompt, type ScoreConfig } from '../pipelines/scoreConfig.js';
 import { LATENT_CHANNELS } from './lossDiff.js';
 import { mapOrdered } from './mapOrdered.js';
-import { cropPixels } from './math/crop.js';
+import { alignUp, cropPixels, resizeBilinear } from './math/crop.js';
+import { UNET_ALIGN } from './math/resizeTransform.js';
 import { meanOf, poolFeature } from './math/features.js';
 import type { Box, Featured, Patched } from './types.js';
 
@@ -75,12 +76,15 @@ export function dift(model: DiffusionModel, opts: DiftOptions): OperatorFunction
       bySize.set(k, [...(bySize.get(k) ?? []), cr]);
     }
     for (const group of bySize.values()) {
-      const [, , bw, bh] = group[0]!.box;
+      const [, , cw, ch] = group[0]!.box;
+      // The UNet needs sides that are multiples of 64: a 224 crop is encoded at 256.
+      const bw = alignUp(cw, UNET_ALIGN);
+      const bh = alignUp(ch, UNET_ALIGN);
       const per = 3 * bw * bh;
       const pixels = new Float32Array(group.length * per);
       group.forEach((cr, g) => {
         const it = items[cr.item]!;
-        cropPixels(it.pixels, it.transform.width, it.transform.height, cr.box, pixels.subarray(g * per, (g + 1) * per));
+        resizeBilinear(cropPixels(it.pixels, it.transform.width, it.transform.height, cr.box), cw, ch, bw, bh, pixels.subarray(g * per, (g + 1) * per));
       });
       const z = await model.encodeImages(pixels, group.length, bh, bw);
       const lper = z.length / group.length;

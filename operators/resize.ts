@@ -18,6 +18,8 @@ export interface ResizeOptions {
   wholeImage?: boolean;
   /** Reject images whose short side is below this many original pixels (the patch size). */
   minSize?: number;
+  /** Trim sides to a multiple of this (default 8, the latent grid; 64 for an SD UNet). */
+  align?: number;
 }
 
 /** HxWx3 uint8 -> 3xHxW float32, v / 127.5 - 1. */
@@ -45,7 +47,7 @@ export async function resizeImage(img: Decoded, opts: ResizeOptions): Promise<Pr
       { sample: ref.key, file: ref.url },
     );
   }
-  const transform = (opts.wholeImage ? planWholeImage : planResize)(width, height, opts.imageSize);
+  const transform = (opts.wholeImage ? planWholeImage : planResize)(width, height, opts.imageSize, opts.align);
   const [scaledW, scaledH] = scaledSize(transform, width, height);
   let data: Buffer;
   try {
@@ -67,7 +69,7 @@ export async function resizeImage(img: Decoded, opts: ResizeOptions): Promise<Pr
 /** resizeImage over a stream, in input order. */
 export function resize(opts: ResizeOptions & StageOptions): OperatorFunction<Decoded, Prepared> {
   return mapOrdered(
-    (img: Decoded) => resizeImage(img, opts),
+    (img: Decoded) => (opts.timer ? opts.timer.time('resize', () => resizeImage(img, opts)) : resizeImage(img, opts)),
     opts.concurrency ?? DEFAULT_CONCURRENCY,
     sampleErrors((img: Decoded) => img, opts.onError),
   );

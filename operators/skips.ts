@@ -1,4 +1,5 @@
 import { DdpsError, isDdpsError } from '../models/errors.js';
+import type { StageTimer } from '../models/stageTimer.js';
 import type { SampleRef } from './types.js';
 
 /** A sample (or a whole shard's tail) the run could not use, with the reason shown to the user. */
@@ -32,6 +33,8 @@ export interface StageOptions {
    * other error still ends the stream. Without it, the first error ends the stream.
    */
   onError?: SampleErrorHandler;
+  /** Adds each call's duration to this timer. */
+  timer?: StageTimer;
 }
 
 export function describeSample(ref: SampleRef): string {

@@ -48,6 +48,7 @@ export function resolveScoreConfig(partial: Partial<ScoreConfig> = {}): ScoreCon
   const bad = (what: string): never => {
     throw new DdpsError('BAD_ARGUMENT', `score configuration: ${what}`);
   };
+  if (!Number.isInteger(c.imageSize) || c.imageSize % 64 !== 0 || c.imageSize < 64) bad(`imageSize must be a multiple of 64 (an SD UNet halves the latent three times), got ${c.imageSize}`);
   for (const k of ['imageSize', 'patchSize', 'patchStride'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 8 || c[k] % 8 !== 0) bad(`${k} must be a positive multiple of 8 (the latent is 1/8 of the image), got ${c[k]}`);
   }

@@ -12,3 +12,54 @@ export function cropPixels(pixels: Float32Array, width: number, height: number, 
   }
   return out;
 }
+
+/** Smallest multiple of `align` that is >= n. */
+export function alignUp(n: number, align: number): number {
+  return Math.ceil(n / align) * align;
+}
+
+/**
+ * Bilinear resize of a 3 x h x w NCHW image to 3 x outH x outW with half-pixel centres (as PIL and
+ * torch's align_corners=False), edges clamped.
+ */
+export function resizeBilinear(src: Float32Array, w: number, h: number, outW: number, outH: number, out = new Float32Array(3 * outW * outH)): Float32Array {
+  if (w === outW && h === outH) {
+    out.set(src.subarray(0, 3 * w * h));
+    return out;
+  }
+  const xs = axis(w, outW);
+  const ys = axis(h, outH);
+  for (let c = 0; c < 3; c++) {
+    const plane = c * w * h;
+    const outPlane = c * outW * outH;
+    for (let y = 0; y < outH; y++) {
+      const r0 = plane + ys.i0[y]! * w;
+      const r1 = plane + ys.i1[y]! * w;
+      const fy = ys.f[y]!;
+      for (let x = 0; x < outW; x++) {
+        const x0 = xs.i0[x]!;
+        const x1 = xs.i1[x]!;
+        const fx = xs.f[x]!;
+        const top = src[r0 + x0]! + (src[r0 + x1]! - src[r0 + x0]!) * fx;
+        const bottom = src[r1 + x0]! + (src[r1 + x1]! - src[r1 + x0]!) * fx;
+        out[outPlane + y * outW + x] = top + (bottom - top) * fy;
+      }
+    }
+  }
+  return out;
+}
+
+function axis(n: number, outN: number): { i0: Int32Array; i1: Int32Array; f: Float32Array } {
+  const i0 = new Int32Array(outN);
+  const i1 = new Int32Array(outN);
+  const f = new Float32Array(outN);
+  const scale = n / outN;
+  for (let o = 0; o < outN; o++) {
+    const p = Math.min(Math.max((o + 0.5) * scale - 0.5, 0), n - 1);
+    const lo = Math.floor(p);
+    i0[o] = lo;
+    i1[o] = Math.min(lo + 1, n - 1);
+    f[o] = p - lo;
+  }
+  return { i0, i1, f };
+}

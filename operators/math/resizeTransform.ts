@@ -13,21 +13,31 @@ import type { Box, ResizeTransform } from '../types.js';
 /** The latent grid is 1/8 of the image side, so resized sides are multiples of this. */
 export const LATENT_FACTOR = 8;
 
+/**
+ * What an exported SD UNet needs: its three downsamplers halve the latent three times and the
+ * upsamplers double it back by a fixed factor, so a latent side that is not a multiple of 8 (an image
+ * side that is not a multiple of 64) fails at the skip connections. Images are trimmed to this.
+ */
+export const UNET_ALIGN = 64;
+
 /** Slack for floating-point noise when rounding mapped coordinates outward. */
 const EPS = 1e-6;
 
-function checkSize(width: number, height: number, imageSize: number): void {
+function checkSize(width: number, height: number, imageSize: number, align: number): void {
+  if (!Number.isSafeInteger(align) || align < LATENT_FACTOR || align % LATENT_FACTOR !== 0) {
+    throw new DdpsError('BAD_ARGUMENT', `alignment ${align}: expected a positive multiple of ${LATENT_FACTOR}`);
+  }
   if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width < 1 || height < 1) {
     throw new DdpsError('BAD_ARGUMENT', `image size ${width}x${height}: expected positive whole pixels`);
   }
-  if (!Number.isSafeInteger(imageSize) || imageSize < LATENT_FACTOR || imageSize % LATENT_FACTOR !== 0) {
-    throw new DdpsError('BAD_ARGUMENT', `imageSize ${imageSize}: expected a positive multiple of ${LATENT_FACTOR}`);
+  if (!Number.isSafeInteger(imageSize) || imageSize < align || imageSize % align !== 0) {
+    throw new DdpsError('BAD_ARGUMENT', `imageSize ${imageSize}: expected a positive multiple of ${align}`);
   }
 }
 
-function transform(width: number, height: number, scaledW: number, scaledH: number): ResizeTransform {
-  const trimW = scaledW - (scaledW % LATENT_FACTOR);
-  const trimH = scaledH - (scaledH % LATENT_FACTOR);
+function transform(width: number, height: number, scaledW: number, scaledH: number, align: number): ResizeTransform {
+  const trimW = scaledW - (scaledW % align);
+  const trimH = scaledH - (scaledH % align);
   const scale = scaledW / width;
   const scaleY = scaledH / height;
   return {
@@ -42,19 +52,20 @@ function transform(width: number, height: number, scaledW: number, scaledH: numb
 
 /**
  * Short edge to `imageSize` keeping the aspect ratio (long edge round(long * imageSize / short)),
- * then the long edge trimmed symmetrically to a multiple of 8.
+ * then the long edge trimmed symmetrically to a multiple of `align` (8: the latent grid; the pipeline
+ * uses UNET_ALIGN so the UNet can run on it).
  */
-export function planResize(width: number, height: number, imageSize: number): ResizeTransform {
-  checkSize(width, height, imageSize);
+export function planResize(width: number, height: number, imageSize: number, align = LATENT_FACTOR): ResizeTransform {
+  checkSize(width, height, imageSize, align);
   const short = Math.min(width, height);
   const long = Math.round((Math.max(width, height) * imageSize) / short);
-  return width <= height ? transform(width, height, imageSize, long) : transform(width, height, long, imageSize);
+  return width <= height ? transform(width, height, imageSize, long, align) : transform(width, height, long, imageSize, align);
 }
 
 /** Low-resolution data: the whole image stretched to imageSize x imageSize, nothing trimmed. */
-export function planWholeImage(width: number, height: number, imageSize: number): ResizeTransform {
-  checkSize(width, height, imageSize);
-  return transform(width, height, imageSize, imageSize);
+export function planWholeImage(width: number, height: number, imageSize: number, align = LATENT_FACTOR): ResizeTransform {
+  checkSize(width, height, imageSize, align);
+  return transform(width, height, imageSize, imageSize, align);
 }
 
 /** The resized image before trimming, [width, height]: what the resampler produces from the original. */

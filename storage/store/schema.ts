@@ -30,7 +30,21 @@ import type { ClassCounts, ClusterMember, JsonObject, ResizeTransform } from './
 
 export const SCHEMA_VERSION = 1;
 
-export const DB_ENCODINGS = {
+/** The value type each sub-database holds (keys are always raw bytes). */
+export interface DbValues {
+  meta: unknown;
+  samples: StoredSample;
+  scoreMaps: Buffer;
+  patches: Buffer;
+  skipped: StoredSkip;
+  classes: StoredClassCounts;
+  clusters: StoredClusters;
+  centroids: Buffer;
+}
+
+export type DbName = keyof DbValues;
+
+export const DB_ENCODINGS: { readonly [N in DbName]: 'json' | 'binary' } = {
   meta: 'json',
   samples: 'json',
   scoreMaps: 'binary',
@@ -39,9 +53,7 @@ export const DB_ENCODINGS = {
   classes: 'json',
   clusters: 'json',
   centroids: 'binary',
-} as const;
-
-export type DbName = keyof typeof DB_ENCODINGS;
+};
 
 /** Room for later stages' sub-databases. */
 export const MAX_DBS = 16;
@@ -87,9 +99,14 @@ export function metaKey(name: MetaKey): Buffer {
   return Buffer.from(name, 'utf8');
 }
 
-export function checkSampleKey(key: string): void {
+export function isUsableKey(key: string): boolean {
   const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes === 0 || bytes > MAX_SAMPLE_KEY_BYTES || key.includes('\0')) {
+  return bytes > 0 && bytes <= MAX_SAMPLE_KEY_BYTES && !key.includes('\0');
+}
+
+export function checkSampleKey(key: string): void {
+  if (!isUsableKey(key)) {
+    const bytes = Buffer.byteLength(key, 'utf8');
     throw new DdpsError(
       'BAD_ARGUMENT',
       `score store: sample key ${JSON.stringify(key.slice(0, 80))} is not usable: expected 1..${MAX_SAMPLE_KEY_BYTES} UTF-8 bytes without NUL, got ${bytes} bytes`,
@@ -125,9 +142,10 @@ export function decodeClassKey(bytes: Uint8Array): number {
 }
 
 export function patchKey(cls: number, key: string, index: number): Buffer {
+  checkClass(cls, key);
   const k = sampleKey(key);
   const b = Buffer.alloc(k.length + 9);
-  b.writeUInt32BE(classKey(cls).readUInt32BE(0), 0);
+  b.writeUInt32BE(cls, 0);
   k.copy(b, 4);
   b[4 + k.length] = 0;
   b.writeUInt32BE(index, 5 + k.length);

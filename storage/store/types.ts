@@ -6,10 +6,11 @@ export type Box = [number, number, number, number];
 /** A JSON object, as the store hands configurations back. */
 export type JsonObject = { [k: string]: unknown };
 
-/** The model pack a run scored with; `digest` is what makes two packs the same. */
+/** The model pack a run scored with; `digest` is what makes two packs the same, other fields are kept as given. */
 export interface PackIdentity {
   name: string;
   digest: string;
+  [k: string]: unknown;
 }
 
 /**

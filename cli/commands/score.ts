@@ -1,0 +1,172 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import sharp from 'sharp';
+import { DdpsError } from '../../models/errors.js';
+import { PackPool } from '../../models/packPool.js';
+import { parseProviders } from '../../models/runtime.js';
+import type { SkipEvent } from '../../operators/skips.js';
+import { runScore, type ScoreSummary } from '../../pipelines/score.js';
+import { resolveScoreConfig, type ScoreConfig } from '../../pipelines/scoreConfig.js';
+import { ScoreStore } from '../../storage/store/index.js';
+import { expandShards, loadClassMap, type ClassMap } from '../../storage/webdataset/index.js';
+import { flag, num, required, str, type Parsed } from '../args.js';
+import type { Command } from '../command.js';
+import { Progress } from '../progress.js';
+
+export const SCORE_OPTIONS = {
+  shards: { type: 'string', value: '<pattern>', help: "WebDataset shards: 'data/train-{000000..000004}.tar', globs, '::'-joined lists" },
+  model: { type: 'string', value: '<pack>', help: 'SD 1.5 ONNX model pack folder' },
+  store: { type: 'string', value: '<dir>', help: 'LMDB score store (created, or resumed if it exists)' },
+  classes: { type: 'string', value: '<file>', help: 'classes.json giving class names (default: classes.json beside the shards)' },
+  'image-size': { type: 'string', value: 'N', help: 'short edge after resizing (pixels)', default: '256' },
+  'patch-size': { type: 'string', value: 'N', help: 'patch side (pixels); scored by average-pooling D over patch/8 latent cells', default: '224' },
+  'patch-stride': { type: 'string', value: 'N', help: 'stride of the pooling window (pixels)', default: '8' },
+  'patches-per-image': { type: 'string', value: 'N', help: 'candidate patches per image (greedy NMS at IoU 0.5)', default: '1' },
+  timesteps: { type: 'string', value: 'K', help: 'timesteps per image, stratified over --t-range', default: '8' },
+  't-range': { type: 'string', value: 'lo,hi', help: 'timestep range as fractions of 1000', default: '0.1,0.7' },
+  'dift-mode': { type: 'string', value: 'crop|shared', help: 'DIFT per cropped patch (the paper) or one shared pass per image', default: 'crop' },
+  'dift-timestep': { type: 'string', value: 't', help: 'timestep of the DIFT pass', default: '261' },
+  'dift-ensemble': { type: 'string', value: 'N', help: 'noise draws averaged per DIFT feature', default: '1' },
+  seed: { type: 'string', value: 'N', help: 'seed of the noise (keyed by sample, so results do not depend on order)', default: '0' },
+  'limit-per-class': { type: 'string', value: 'N', help: 'score at most N images per class (the paper: 300 are nearly as good as all)' },
+  'whole-image': { type: 'boolean', help: 'low-resolution data (CIFAR): upsample, the whole image is the one patch' },
+  'batch-size': { type: 'string', value: 'N', help: 'images per model call', default: '4' },
+  workers: { type: 'string', value: 'N', help: 'model worker threads (each with its own sessions)', default: '1' },
+  threads: { type: 'string', value: 'N', help: 'ONNX Runtime threads per worker (default: cores / workers)' },
+  providers: { type: 'string', value: 'list', help: "execution providers, e.g. 'cuda,cpu' or 'webgpu,cpu' (default: cpu)" },
+  'on-error': { type: 'string', value: 'skip|fail', help: 'a bad sample is counted and skipped, or stops the run', default: 'skip' },
+  'allow-mismatch': { type: 'boolean', help: 'let the store mix runs with a different configuration or pack' },
+  quiet: { type: 'boolean', help: 'no progress line' },
+  json: { type: 'boolean', help: 'print the summary as one JSON object' },
+} as const;
+
+export function scoreConfigFrom(args: Parsed): ScoreConfig {
+  const range = (str(args, 't-range') ?? '0.1,0.7').split(',').map(Number);
+  if (range.length !== 2 || range.some((v) => !Number.isFinite(v))) throw new DdpsError('BAD_ARGUMENT', `--t-range must be two numbers like 0.1,0.7; got '${str(args, 't-range')}'`);
+  const limit = num(args, 'limit-per-class', { integer: true, min: 1 });
+  return resolveScoreConfig({
+    imageSize: num(args, 'image-size', { integer: true, min: 8 })!,
+    patchSize: num(args, 'patch-size', { integer: true, min: 8 })!,
+    patchStride: num(args, 'patch-stride', { integer: true, min: 8 })!,
+    patchesPerImage: num(args, 'patches-per-image', { integer: true, min: 1 })!,
+    timesteps: num(args, 'timesteps', { integer: true, min: 1 })!,
+    tRange: [range[0]!, range[1]!],
+    diftMode: str(args, 'dift-mode') as ScoreConfig['diftMode'],
+    diftTimestep: num(args, 'dift-timestep', { integer: true, min: 0 })!,
+    diftEnsemble: num(args, 'dift-ensemble', { integer: true, min: 1 })!,
+    seed: num(args, 'seed', { integer: true })!,
+    wholeImage: flag(args, 'whole-image'),
+    ...(limit !== undefined ? { limitPerClass: limit } : {}),
+  });
+}
+
+/** --classes, else the classes.json that datasets ship beside their shards. */
+export async function findClassMap(classesArg: string | undefined, shards: string[]): Promise<ClassMap> {
+  if (classesArg) return loadClassMap(classesArg);
+  const beside = join(dirname(shards[0]!), 'classes.json');
+  if (existsSync(beside)) return loadClassMap(beside);
+  throw new DdpsError('BAD_ARGUMENT', `no class names: the prompts need them. Pass --classes classes.json (none found at ${beside})`);
+}
+
+export function describeSkips(skipped: SkipEvent[]): string[] {
+  const byCode = new Map<string, SkipEvent[]>();
+  for (const s of skipped) byCode.set(`${s.stage}/${s.code}`, [...(byCode.get(`${s.stage}/${s.code}`) ?? []), s]);
+  return [...byCode].map(([k, list]) => `  ${list.length} ${k}: e.g. ${list[0]!.reason}`);
+}
+
+export function printScoreSummary(s: ScoreSummary, stored: number): void {
+  const rate = s.seconds > 0 ? s.scored / s.seconds : 0;
+  console.log(`scored ${s.scored} samples in ${s.seconds.toFixed(1)} s (${rate.toFixed(2)}/s); the store now holds ${stored}`);
+  console.log(`UNet passes: ${s.unetPasses} (${s.scored ? (s.unetPasses / s.scored).toFixed(2) : '0'} per image)`);
+  if (s.skipped.length) {
+    console.log(`skipped ${s.skipped.length}:`);
+    for (const line of describeSkips(s.skipped)) console.log(line);
+  }
+  const total = Object.values(s.stages).reduce((a, b) => a + b.ms, 0);
+  console.log('busy time per stage:');
+  for (const [stage, v] of Object.entries(s.stages).sort((a, b) => b[1].ms - a[1].ms)) {
+    console.log(`  ${stage.padEnd(7)} ${(v.ms / 1000).toFixed(2).padStart(8)} s  ${((100 * v.ms) / Math.max(total, 1)).toFixed(0).padStart(3)}%  ${v.calls} calls`);
+  }
+}
+
+export interface ScoreCliResult {
+  summary: ScoreSummary;
+  storeDir: string;
+  classMap: ClassMap;
+}
+
+/** `ddps score` minus the printing: also the first half of `ddps distill`. */
+export async function scoreFromArgs(args: Parsed, command: string): Promise<ScoreCliResult> {
+  const shardsArg = required(args, 'shards', command);
+  const packDir = required(args, 'model', command);
+  const storeDir = required(args, 'store', command);
+  const config = scoreConfigFrom(args);
+  const policy = str(args, 'on-error') ?? 'skip';
+  if (policy !== 'skip' && policy !== 'fail') throw new DdpsError('BAD_ARGUMENT', `--on-error must be skip or fail, got '${policy}'`);
+  const shards = await expandShards(shardsArg);
+  const classMap = await findClassMap(str(args, 'classes'), shards);
+  const workers = num(args, 'workers', { integer: true, min: 1 }) ?? 1;
+  const threads = num(args, 'threads', { integer: true, min: 1 }) ?? Math.max(1, Math.floor(availableParallelism() / workers));
+  const providers = str(args, 'providers');
+  // Every image is seen once: libvips' operation cache would only hold memory.
+  sharp.cache(false);
+  const model = await PackPool.open(packDir, { workers, intraOpThreads: threads, dift: true, ...(providers ? { providers: parseProviders(providers) } : {}) });
+  const store = ScoreStore.open(storeDir, {
+    config: { ...config, classes: classMap.names },
+    pack: { name: model.identity.name, digest: model.identity.digest, deterministic: model.identity.conventions.deterministic },
+    allowMismatch: flag(args, 'allow-mismatch'),
+  });
+  const progress = new Progress(command, process.stderr, flag(args, 'quiet'));
+  const shardIndex = new Map(shards.map((s, i) => [s, i]));
+  let done = 0;
+  let skippedCount = 0;
+  let fraction: number | undefined;
+  try {
+    const summary = await runScore({
+      shards,
+      model,
+      store,
+      config,
+      labels: classMap.names,
+      classMap,
+      batchSize: num(args, 'batch-size', { integer: true, min: 1 }) ?? 4,
+      concurrency: workers,
+      onError: policy,
+      onSkip: () => {
+        skippedCount++;
+        progress.update({ done, skipped: skippedCount, ...(fraction !== undefined ? { fraction } : {}) });
+      },
+      onSample: (s) => {
+        done++;
+        // Shards are read in order: the shard of the latest sample says how far the run is.
+        fraction = (shardIndex.get(s.url) ?? 0) / shards.length;
+        progress.update({ done, skipped: skippedCount, fraction });
+      },
+    });
+    progress.finish({ done, skipped: skippedCount, fraction: 1 });
+    return { summary, storeDir, classMap };
+  } finally {
+    await store.close();
+    await model.close();
+  }
+}
+
+export const score: Command = {
+  spec: {
+    name: 'score',
+    summary: 'Stages I-II: score every image with the diffusion model and store maps, patches and DIFT features',
+    usage: 'ddps score --shards <pattern> --model <pack> --store <dir> [options]',
+    options: SCORE_OPTIONS,
+    notes: 'A re-run with the same store resumes: stored samples are passed over. Same seed + data + pack => same store,\nwhatever --batch-size or --workers.',
+  },
+  async run(args) {
+    const { summary, storeDir } = await scoreFromArgs(args, 'score');
+    const store = ScoreStore.open(storeDir, { readOnly: true });
+    const stored = store.counts().samples;
+    await store.close();
+    if (flag(args, 'json')) console.log(JSON.stringify({ ...summary, stored }));
+    else printScoreSummary(summary, stored);
+    return 0;
+  },
+};

@@ -1,0 +1,133 @@
+/**
+ * Stages 0-II as one declarative pipeline: WebDataset shards -> score store. It reads like the method:
+ *
+ *   readShards -> decode -> resize -> batch -> encodeLatent -> lossDiff -> patchScore -> dift -> toStore
+ *
+ * Memory is bounded by the Flow window whatever the number of shards; the model runs on worker
+ * threads (PackPool) while this thread decodes, batches and writes; a re-run passes over stored samples.
+ */
+import { lastValueFrom, map, type Observable, tap } from 'rxjs';
+import type { DiffusionModel } from '../models/diffusion.js';
+import type { ClassMap, ShardSpec } from '../storage/webdataset/index.js';
+import type { ScoreStore } from '../storage/store/index.js';
+import { batch, unbatch } from '../operators/batch.js';
+import { decode } from '../operators/decode.js';
+import { dift } from '../operators/dift.js';
+import { encodeLatent } from '../operators/encodeLatent.js';
+import { Flow, release } from '../operators/flow.js';
+import { lossDiff } from '../operators/lossDiff.js';
+import { scorePatches } from '../operators/patchScore.js';
+import { readShards } from '../operators/readShards.js';
+import { UNET_ALIGN } from '../operators/math/resizeTransform.js';
+import { resize } from '../operators/resize.js';
+import { skipEvent, type ErrorPolicy, type SkipEvent } from '../operators/skips.js';
+import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.js';
+import { toStore, type StoredSummary } from '../operators/toStore.js';
+import type { SampleRef } from '../operators/types.js';
+import type { ScoreConfig } from './scoreConfig.js';
+
+export interface ScoreRunOptions {
+  shards: ShardSpec;
+  model: DiffusionModel;
+  store: ScoreStore;
+  config: ScoreConfig;
+  /** Class index -> prompt label. */
+  labels: readonly string[];
+  classMap?: ClassMap;
+  /** Images per model call (each UNet call carries 2 x batchSize items at one timestep). */
+  batchSize?: number;
+  /** Model calls in flight: the number of workers, so each has work. */
+  concurrency?: number;
+  onError?: ErrorPolicy;
+  /** Original short side below which an image is skipped (default patchSize / 2: at most 2x upsampling). */
+  minSize?: number;
+  onSkip?: (e: SkipEvent) => void;
+  timer?: StageTimer;
+  /** Samples alive in the pipeline at once (default: enough to keep every worker fed). */
+  window?: number;
+}
+
+export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
+  const { config, store } = opts;
+  const batchSize = opts.batchSize ?? 4;
+  const concurrency = opts.concurrency ?? 1;
+  const timer = opts.timer ?? new StageTimer();
+  const model = opts.model;
+  const policy = opts.onError ?? 'skip';
+  const flow = new Flow(opts.window ?? Math.max(16, batchSize * (2 * concurrency + 2)));
+  const skipped = (e: SkipEvent): void => {
+    // Fire and forget: lmdb-js orders writes, and a failing skip record must not hide the skip itself.
+    store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code }).catch((err: unknown) => {
+      process.emitWarning(`could not record the skip of ${e.key ?? e.url}: ${String(err)}`);
+    });
+    opts.onSkip?.(e);
+  };
+  const drop =
+    (stage: string) =>
+    (ref: SampleRef, err: unknown): void => {
+      release(ref);
+      skipped(skipEvent(stage, ref, err));
+    };
+  const onError = (stage: string) => (policy === 'skip' ? drop(stage) : undefined);
+
+  return readShards(opts.shards, {
+    flow,
+    onError: policy,
+    onSkip: skipped,
+    isDone: (key) => store.has(key),
+    ...(opts.classMap ? { classMap: opts.classMap } : {}),
+    ...(config.limitPerClass !== undefined ? { limitPerClass: config.limitPerClass } : {}),
+  }).pipe(
+    decode({ timer, onError: onError('decode') }),
+    resize({
+      imageSize: config.imageSize,
+      wholeImage: config.wholeImage,
+      align: UNET_ALIGN,
+      ...(config.wholeImage ? {} : { minSize: opts.minSize ?? config.patchSize / 2 }),
+      timer,
+      onError: onError('resize'),
+    }),
+    batch(batchSize, (it) => `${it.transform.width}x${it.transform.height}`),
+    encodeLatent(model, { concurrency }),
+    lossDiff(model, { config, labels: opts.labels, concurrency }),
+    map((items) => items.map((it) => ({ ...it, patches: timer.timeSync('pool', () => scorePatches(it, config)) }))),
+    dift(model, { config, labels: opts.labels, concurrency }),
+    toStore(store, timer),
+    unbatch(),
+  );
+}
+
+export interface ScoreSummary {
+  scored: number;
+  skipped: SkipEvent[];
+  seconds: number;
+  stages: Record<string, StageTime>;
+  /** UNet inputs run (each item of a batched call is one pass): the cost that dominates with SD 1.5. */
+  unetPasses: number;
+}
+
+/** Runs the pipeline to the end; `onSample` sees each stored sample (for progress). */
+export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSummary) => void }): Promise<ScoreSummary> {
+  const timer = opts.timer ?? new StageTimer();
+  const skipped: SkipEvent[] = [];
+  let scored = 0;
+  const t0 = performance.now();
+  await lastValueFrom(
+    scoreSamples({
+      ...opts,
+      timer,
+      onSkip: (e) => {
+        skipped.push(e);
+        opts.onSkip?.(e);
+      },
+    }).pipe(
+      tap((s) => {
+        scored++;
+        opts.onSample?.(s);
+      }),
+    ),
+    { defaultValue: undefined },
+  );
+  const stages = mergeReports([timer.report(), await opts.model.stats()]);
+  return { scored, skipped, seconds: (performance.now() - t0) / 1000, stages, unetPasses: (stages.unet?.items ?? 0) + (stages.dift?.items ?? 0) };
+}

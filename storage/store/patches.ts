@@ -1,0 +1,12 @@
+/** A class's candidate patches: one range scan over the patch keys, which start with the class. */
+import type { StoreDbs } from './open.js';
+import { classRange, decodePatch, decodePatchKey } from './schema.js';
+import type { ClassPatch } from './types.js';
+
+/** Exactly class `cls`'s patches, ordered by sample key then patch index. Not a snapshot. */
+export function* classPatches(dbs: StoreDbs, cls: number): Generator<ClassPatch> {
+  for (const { key, value } of dbs.patches.getRange({ ...classRange(cls), snapshot: false })) {
+    const { key: sample, index } = decodePatchKey(key);
+    yield { key: sample, index, ...decodePatch(value) };
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The score store: what scoring produced, per sample and per class, in one LMDB directory. Idempotent
+ * and resumable: a sample is one transaction, a re-run asks `has(key)` and skips what is stored, and
+ * an interrupted run (kill -9 included) finds every committed sample complete and nothing partial.
+ */
+import { DdpsError } from '../../models/errors.js';
+import { getClassClusters, putClassClusters } from './clusters.js';
+import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, type RunIdentity, type StoreIdentity } from './meta.js';
+import { openEnvironment, type StoreDbs } from './open.js';
+import { classPatches } from './patches.js';
+import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
+import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
+
+export type ScoreStoreOptions =
+  | {
+      /** The run's scoring configuration (any JSON object); stored on first open, compared after. */
+      config: object;
+      pack: PackIdentity;
+      /** Take samples from a run whose configuration or pack differs from the store's. */
+      allowMismatch?: boolean;
+      readOnly?: false;
+    }
+  | {
+      readOnly: true;
+      /** When given, compared with the store's like a writer's (for readers that must match). */
+      config?: object;
+      pack?: PackIdentity;
+      allowMismatch?: boolean;
+    };
+
+export class ScoreStore {
+  private constructor(
+    private readonly dbs: StoreDbs,
+    private readonly identity: StoreIdentity,
+    /** The differences allowMismatch let through at open, one line each (empty when the run matches). */
+    readonly mismatches: readonly string[],
+    readonly readOnly: boolean,
+  ) {}
+
+  /**
+   * Opens (creating when writable) the store in directory `dir`. Throws STORE_MISMATCH naming the
+   * differing config keys or pack digests when the store holds another run, unless allowMismatch.
+   */
+  static open(dir: string, opts: ScoreStoreOptions): ScoreStore {
+    const readOnly = opts.readOnly === true;
+    const given: Partial<RunIdentity> = {
+      ...(opts.config === undefined ? {} : { config: toJson(opts.config) as JsonObject }),
+      ...(opts.pack === undefined ? {} : { pack: toJson(opts.pack) as PackIdentity }),
+    };
+    if (!readOnly) checkRun(dir, given);
+    const dbs = openEnvironment(dir, readOnly);
+    try {
+      let identity = readOnly ? readIdentity(dbs) : bindIdentity(dbs, given as RunIdentity);
+      if (identity === undefined) {
+        throw new DdpsError('STORE_MISMATCH', `${dir} is not a ddps score store: it records no configuration or model pack`, { file: dir });
+      }
+      const mismatches = describeMismatch(identity, given);
+      if (mismatches.length > 0 && opts.allowMismatch !== true) {
+        throw new DdpsError(
+          'STORE_MISMATCH',
+          `score store ${dir} was written by a different run: ${mismatches.join('; ')}. Use another store, or allow mixing runs (allowMismatch)`,
+          { file: dir },
+        );
+      }
+      if (mismatches.length > 0 && !readOnly) identity = recordMixedRun(dbs, identity, given as RunIdentity);
+      return new ScoreStore(dbs, identity, mismatches, readOnly);
+    } catch (e) {
+      void dbs.root.close();
+      throw e;
+    }
+  }
+
+  get dir(): string {
+    return this.dbs.dir;
+  }
+
+  /** The configuration the store was created with. */
+  get config(): JsonObject {
+    return this.identity.config;
+  }
+
+  /** The model pack the store was created with. */
+  get pack(): PackIdentity {
+    return this.identity.pack;
+  }
+
+  /** Other runs let in with allowMismatch (empty for a store of one run). */
+  get mixed(): readonly RunIdentity[] {
+    return this.identity.mixed;
+  }
+
+  /** True when the sample is scored and stored (a skipped sample is not). */
+  has(key: string): boolean {
+    return sampleStatus(this.dbs, key) === 'scored';
+  }
+
+  status(key: string): SampleStatus | undefined {
+    return sampleStatus(this.dbs, key);
+  }
+
+  /** One transaction: the sample, its score map, patches, features and class counters; replaces a stored one. */
+  putSample(rec: SampleRecord): Promise<void> {
+    return this.writable().then(() => putSample(this.dbs, rec));
+  }
+
+  putSkipped(rec: SkippedRecord): Promise<void> {
+    return this.writable().then(() => putSkipped(this.dbs, rec));
+  }
+
+  getSample(key: string): SampleRecord | undefined {
+    return getSample(this.dbs, key);
+  }
+
+  /** Scored samples in key order (UTF-8 byte order), with score maps, patches and features. */
+  samples(): Generator<SampleRecord> {
+    return iterateSamples(this.dbs);
+  }
+
+  keys(): Generator<string> {
+    return iterateKeys(this.dbs);
+  }
+
+  skipped(): Generator<SkippedRecord> {
+    return iterateSkipped(this.dbs);
+  }
+
+  /** Exactly class `cls`'s patches, one range scan, ordered by sample key then patch index. */
+  classPatches(cls: number): Generator<ClassPatch> {
+    return classPatches(this.dbs, cls);
+  }
+
+  counts(): StoreCounts {
+    return storeCounts(this.dbs);
+  }
+
+  putClassClusters(cls: number, rec: ClassClusters): Promise<void> {
+    return this.writable().then(() => putClassClusters(this.dbs, cls, rec));
+  }
+
+  getClassClusters(cls: number): ClassClusters | undefined {
+    return getClassClusters(this.dbs, cls);
+  }
+
+  /** Waits for pending writes, then closes the environment. */
+  async close(): Promise<void> {
+    await this.dbs.root.committed;
+    await this.dbs.root.close();
+  }
+
+  private async writable(): Promise<void> {
+    if (this.readOnly) throw new DdpsError('BAD_ARGUMENT', `score store ${this.dir} was opened read-only`, { file: this.dir });
+  }
+}
+
+function checkRun(dir: string, run: Partial<RunIdentity>): void {
+  if (typeof run.config !== 'object' || run.config === null || Array.isArray(run.config)) {
+    throw new DdpsError('BAD_ARGUMENT', `score store ${dir}: a writer must give its configuration as a JSON object`, { file: dir });
+  }
+  if (typeof run.pack?.name !== 'string' || typeof run.pack.digest !== 'string' || run.pack.digest === '') {
+    throw new DdpsError('BAD_ARGUMENT', `score store ${dir}: a writer must give its model pack as { name, digest }, got ${JSON.stringify(run.pack)}`, { file: dir });
+  }
+}
