@@ -36,10 +36,15 @@ async function serve(): Promise<void> {
     return;
   }
   port.postMessage({ id: 0, ok: true, result: { identity: pack.identity, alphabar: pack.alphabar } });
+  // One request at a time: ONNX Runtime computes on this thread anyway, and serving in order keeps
+  // the measured times free of queueing.
+  let queue: Promise<void> = Promise.resolve();
   port.on('message', (req: WorkerRequest) => {
-    void handle(pack, req).then(
-      (result) => port.postMessage({ id: req.id, ok: true, result }),
-      (e: unknown) => port.postMessage({ id: req.id, ok: false, error: toWire(e) }),
+    queue = queue.then(() =>
+      handle(pack, req).then(
+        (result) => port.postMessage({ id: req.id, ok: true, result }),
+        (e: unknown) => port.postMessage({ id: req.id, ok: false, error: toWire(e) }),
+      ),
     );
   });
 }

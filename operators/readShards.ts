@@ -38,7 +38,8 @@ export function readShards(urls: ShardSpec, opts: ReadShardsOptions = {}): Obser
     const run = async (): Promise<void> => {
       const samples = readSamples(urls, {
         onError: policy,
-        onSkip: (info) => opts.onSkip?.(skipEvent('read', { url: info.url, ...(info.key ? { key: info.key } : {}) }, new DdpsError('BAD_SHARD', info.reason))),
+        // A shard-level event has no key: the last good key is not the one at fault, and is named in the reason.
+        onSkip: (info) => opts.onSkip?.(skipEvent('read', { url: info.url }, new DdpsError('BAD_SHARD', info.reason, { file: info.url }))),
       });
       for await (const s of samples) {
         if (stopped) break;

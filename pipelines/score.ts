@@ -6,7 +6,7 @@
  * Memory is bounded by the Flow window whatever the number of shards; the model runs on worker
  * threads (PackPool) while this thread decodes, batches and writes; a re-run passes over stored samples.
  */
-import { lastValueFrom, map, type Observable, tap } from 'rxjs';
+import { concat, defer, ignoreElements, lastValueFrom, map, type Observable, tap } from 'rxjs';
 import type { DiffusionModel } from '../models/diffusion.js';
 import type { ClassMap, ShardSpec } from '../storage/webdataset/index.js';
 import type { ScoreStore } from '../storage/store/index.js';
@@ -55,11 +55,10 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   const model = opts.model;
   const policy = opts.onError ?? 'skip';
   const flow = new Flow(opts.window ?? Math.max(16, batchSize * (2 * concurrency + 2)));
+  // Skips are reported from inside operators that cannot wait; their writes are awaited before the end.
+  const skipWrites: Promise<void>[] = [];
   const skipped = (e: SkipEvent): void => {
-    // Fire and forget: lmdb-js orders writes, and a failing skip record must not hide the skip itself.
-    store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code }).catch((err: unknown) => {
-      process.emitWarning(`could not record the skip of ${e.key ?? e.url}: ${String(err)}`);
-    });
+    skipWrites.push(store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code }));
     opts.onSkip?.(e);
   };
   const drop =
@@ -88,12 +87,14 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
       onError: onError('resize'),
     }),
     batch(batchSize, (it) => `${it.transform.width}x${it.transform.height}`),
+  ).pipe(
     encodeLatent(model, { concurrency }),
     lossDiff(model, { config, labels: opts.labels, concurrency }),
     map((items) => items.map((it) => ({ ...it, patches: timer.timeSync('pool', () => scorePatches(it, config)) }))),
     dift(model, { config, labels: opts.labels, concurrency }),
     toStore(store, timer),
     unbatch(),
+    (stored) => concat(stored, defer(() => Promise.all(skipWrites)).pipe(ignoreElements())),
   );
 }
 

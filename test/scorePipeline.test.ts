@@ -1,0 +1,234 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { readFileSync, truncateSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { isDdpsError } from '../models/errors.js';
+import { Pack } from '../models/pack.js';
+import { PackPool } from '../models/packPool.js';
+import { iou } from '../operators/math/nms.js';
+import { runScore, type ScoreSummary } from '../pipelines/score.js';
+import { resolveScoreConfig, type ScoreConfig } from '../pipelines/scoreConfig.js';
+import { ScoreStore } from '../storage/store/index.js';
+import { loadClassMap, readSamples, ShardWriter } from '../storage/webdataset/index.js';
+import type { DiffusionModel } from '../models/diffusion.js';
+import { digest, dumpStore } from './fixtures/scoreStoreSamples.js';
+import { DATA, REPO, TINY_SD, tempDir } from './helpers/paths.js';
+import { TOY_SCORE, toyWorld } from './helpers/toyWorld.js';
+
+const CLI = join(REPO, 'dist/cli/ddps.js');
+
+async function score(model: DiffusionModel, shards: string | string[], over: Partial<ScoreConfig> & { batchSize?: number; concurrency?: number; onError?: 'skip' | 'fail'; classes?: string } = {}): Promise<{ dir: string; summary: ScoreSummary }> {
+  const world = await toyWorld();
+  const { batchSize, concurrency, onError, classes, ...cfg } = over;
+  const config = resolveScoreConfig({ ...TOY_SCORE, ...cfg });
+  const classMap = await loadClassMap(classes ?? world.classes);
+  const dir = tempDir('ddps-store-');
+  const store = ScoreStore.open(dir, { config, pack: { name: model.identity.name, digest: model.identity.digest } });
+  try {
+    const summary = await runScore({ shards, model, store, config, labels: classMap.names, classMap, batchSize: batchSize ?? 4, concurrency: concurrency ?? 1, onError: onError ?? 'skip' });
+    return { dir, summary };
+  } finally {
+    await store.close();
+  }
+}
+
+function dumpOf(dir: string): string {
+  const store = ScoreStore.open(dir, { readOnly: true });
+  try {
+    return dumpStore(store);
+  } finally {
+    void store.close();
+  }
+}
+
+async function planted(shards: string[]): Promise<Map<string, [number, number, number, number]>> {
+  const boxes = new Map<string, [number, number, number, number]>();
+  for await (const s of readSamples(shards)) boxes.set(s.__key__, JSON.parse(String(s.json)).box);
+  return boxes;
+}
+
+test('planted signal: the top patch covers the planted object in at least 95 % of images; random patches do far worse', async (t) => {
+  const world = await toyWorld();
+  const pack = await Pack.load(world.pack, { dift: true, intraOpThreads: 1 });
+  const { dir, summary } = await score(pack, world.shards);
+  await pack.close();
+  t.is(summary.scored, 72);
+  const boxes = await planted(world.shards);
+  const store = ScoreStore.open(dir, { readOnly: true });
+  let hits = 0;
+  let random = 0;
+  let n = 0;
+  // A fixed grid of patch positions stands in for random patches: their mean hit rate is the floor.
+  for (const s of store.samples()) {
+    const truth = boxes.get(s.key)!;
+    const top = s.patches[0]!;
+    n++;
+    if (iou(top.boxOriginal, truth) >= 0.5) hits++;
+    const [w, h] = s.size;
+    const side = top.boxOriginal[2];
+    let grid = 0;
+    let cells = 0;
+    for (let y = 0; y + side <= h; y += 8) {
+      for (let x = 0; x + side <= w; x += 8) {
+        cells++;
+        if (iou([x, y, side, side], truth) >= 0.5) grid++;
+      }
+    }
+    random += grid / cells;
+    t.is(top.feature?.length, 8);
+  }
+  await store.close();
+  t.is(n, 72);
+  t.true(hits / n >= 0.95, `top patch hit rate ${hits / n}`);
+  t.true(random / n < 0.35, `random patch hit rate ${random / n}`);
+});
+
+test('determinism: the same store for batch size 1 and 8, and for 1 and 2 workers, in both DIFT modes', async (t) => {
+  const world = await toyWorld();
+  for (const diftMode of ['crop', 'shared'] as const) {
+    const pack = await Pack.load(world.pack, { dift: true, intraOpThreads: 1 });
+    const a = await score(pack, world.shards, { batchSize: 1, diftMode, patchesPerImage: 2 });
+    const b = await score(pack, world.shards, { batchSize: 8, diftMode, patchesPerImage: 2 });
+    await pack.close();
+    const pool = await PackPool.open(world.pack, { workers: 2, dift: true });
+    const c = await score(pool, world.shards, { batchSize: 3, concurrency: 2, diftMode, patchesPerImage: 2 });
+    await pool.close();
+    const da = dumpOf(a.dir);
+    t.is(digest(dumpOf(b.dir)), digest(da), `${diftMode}: batch 1 vs 8`);
+    t.is(digest(dumpOf(c.dir)), digest(da), `${diftMode}: 1 vs 2 workers`);
+    t.is(a.summary.scored, 72);
+  }
+});
+
+function runCli(args: string[]): { done: Promise<string>; kill: () => void } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  // Resolves to 'exit 0', 'exit N: <stderr>' or 'SIGKILL', so a failing run shows why.
+  const done = new Promise<string>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? (code === 0 ? 'exit 0' : `exit ${code}: ${stderr}`))));
+  return { done, kill: () => child.kill('SIGKILL') };
+}
+
+test('resume: a run killed mid-shard and restarted ends with the same store as an uninterrupted run', async (t) => {
+  const world = await toyWorld();
+  const data = tempDir('ddps-big-');
+  const { ensureToyWorld } = await import('../models/toy/index.js');
+  const big = await ensureToyWorld({ dir: data, perClass: 60, shards: 3 });
+  const common = ['score', '--shards', big.shards.join('::'), '--model', world.pack, '--image-size', '128', '--patch-size', '56', '--timesteps', '4', '--quiet', '--batch-size', '2'];
+  const full = tempDir('ddps-full-');
+  t.is(await runCli([...common, '--store', full]).done, 'exit 0');
+
+  const killed = tempDir('ddps-killed-');
+  const run = runCli([...common, '--store', killed]);
+  // Kill as soon as some samples are committed but the run is far from done.
+  let stored = 0;
+  for (let i = 0; i < 400 && stored < 40; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    try {
+      const s = ScoreStore.open(killed, { readOnly: true });
+      stored = s.counts().samples;
+      await s.close();
+    } catch {
+      // Not created yet.
+    }
+  }
+  run.kill();
+  await run.done;
+  const partial = ScoreStore.open(killed, { readOnly: true });
+  const before = partial.counts().samples;
+  await partial.close();
+  t.true(before > 0 && before < 360, `interrupted after ${before} of 360 samples`);
+  t.is(await runCli([...common, '--store', killed]).done, 'exit 0');
+  t.is(digest(dumpOf(killed)), digest(dumpOf(full)));
+});
+
+test('bad input is counted, named and skipped; with --on-error fail it stops the run', async (t) => {
+  const world = await toyWorld();
+  const dir = tempDir('ddps-bad-');
+  const good: Record<string, Buffer | string>[] = [];
+  for await (const s of readSamples(world.shards[0]!)) {
+    if (good.length < 6) good.push(s as unknown as Record<string, Buffer | string>);
+  }
+  const w = new ShardWriter(join(dir, 'bad-%06d.tar'));
+  const keep = (s: Record<string, Buffer | string>) => Object.fromEntries(Object.entries(s).filter(([k]) => !k.startsWith('__')));
+  await w.write({ __key__: 'ok_0', ...keep(good[0]!) });
+  await w.write({ __key__: 'corrupt', png: Buffer.from('this is not a png'), cls: '1' });
+  await w.write({ __key__: 'truncated_png', png: (good[1]!.png as Buffer).subarray(0, 200), cls: '1' });
+  await w.write({ __key__: 'no_image', cls: '2' });
+  await w.write({ __key__: 'unknown_class', png: good[2]!.png as Buffer, json: JSON.stringify({ label: 'unicorn' }) });
+  await w.write({ __key__: 'no_class', png: good[3]!.png as Buffer });
+  await w.write({ __key__: 'ok_1', ...keep(good[4]!) });
+  const [shard] = await w.close();
+  // A second shard cut in the middle of a member.
+  const w2 = new ShardWriter(join(dir, 'cut-%06d.tar'));
+  await w2.write({ __key__: 'ok_2', ...keep(good[5]!) });
+  await w2.write({ __key__: 'lost', ...keep(good[0]!) });
+  const [cut] = await w2.close();
+  truncateSync(cut!, statSync(cut!).size - 1500);
+
+  const pack = await Pack.load(world.pack, { dift: true, intraOpThreads: 1 });
+  const { dir: storeDir, summary } = await score(pack, [shard!, cut!]);
+  t.is(summary.scored, 3);
+  const byKey = new Map(summary.skipped.map((s) => [s.key ?? `(shard ${s.url})`, s]));
+  t.is(byKey.get('corrupt')?.code, 'BAD_SAMPLE');
+  t.regex(byKey.get('corrupt')!.reason, /corrupt.*bad-000000\.tar/s);
+  t.is(byKey.get('truncated_png')?.stage, 'decode');
+  t.regex(byKey.get('no_image')!.reason, /no image/);
+  t.is(byKey.get('unknown_class')?.code, 'UNKNOWN_CLASS');
+  t.regex(byKey.get('unknown_class')!.reason, /unicorn/);
+  t.regex(byKey.get('no_class')!.reason, /no class/);
+  const shardSkip = summary.skipped.find((s) => s.code === 'BAD_SHARD');
+  t.truthy(shardSkip, 'the truncated shard is reported');
+  t.true(shardSkip!.url.endsWith('cut-000000.tar'));
+  const store = ScoreStore.open(storeDir, { readOnly: true });
+  t.deepEqual([...store.keys()].sort(), ['ok_0', 'ok_1', 'ok_2']);
+  t.deepEqual([...store.skipped()].map((s) => s.key ?? '(shard)').sort(), ['(shard)', 'corrupt', 'no_class', 'no_image', 'truncated_png', 'unknown_class']);
+  await store.close();
+
+  const w3 = new ShardWriter(join(dir, 'fail-%06d.tar'));
+  await w3.write({ __key__: 'ok_3', ...keep(good[1]!) });
+  await w3.write({ __key__: 'corrupt', png: Buffer.from('this is not a png'), cls: '1' });
+  await w3.write({ __key__: 'ok_4', ...keep(good[2]!) });
+  const err = await t.throwsAsync(score(pack, await w3.close(), { onError: 'fail' }));
+  t.true(isDdpsError(err, 'BAD_SAMPLE'));
+  t.regex(err!.message, /"corrupt" in .*fail-000000\.tar/);
+  await pack.close();
+});
+
+test('the SD-shaped tiny-sd fixture scores real Imagenette photos end to end, grayscale JPEG included', async (t) => {
+  const src = join(DATA, 'imagenette/train-000000.tar');
+  const dir = tempDir('ddps-inet-');
+  const w = new ShardWriter(join(dir, 'inet-%06d.tar'));
+  let taken = 0;
+  let gray = false;
+  for await (const s of readSamples(src)) {
+    const isGray = s.__key__ === 'n03417042_2156';
+    if (taken < 5 || isGray) {
+      const { __key__, __url__: _u, ...rest } = s;
+      await w.write({ __key__, ...rest });
+      taken++;
+      gray ||= isGray;
+    }
+    if (gray && taken >= 5) break;
+  }
+  const shards = await w.close();
+  t.true(gray);
+  const pool = await PackPool.open(TINY_SD, { workers: 1, dift: true });
+  const { dir: storeDir, summary } = await score(pool, shards, { imageSize: 256, patchSize: 224, timesteps: 2, classes: join(DATA, 'imagenette/classes.json') });
+  await pool.close();
+  t.deepEqual(summary.skipped, []);
+  t.is(summary.scored, 6);
+  const store = ScoreStore.open(storeDir, { readOnly: true });
+  const g = store.getSample('n03417042_2156')!;
+  t.deepEqual(g.size, [224, 224]);
+  t.deepEqual([g.scoreMap.h, g.scoreMap.w], [32, 32]);
+  for (const s of store.samples()) {
+    t.true(s.scoreMap.data.every(Number.isFinite));
+    const p = s.patches[0]!;
+    t.is(p.feature!.length, 64);
+    t.true(Math.abs(Math.hypot(...p.feature!) - 1) < 1e-5);
+    t.true(p.boxOriginal[0] >= 0 && p.boxOriginal[0] + p.boxOriginal[2] <= 224);
+  }
+  await store.close();
+  t.truthy(readFileSync(join(DATA, 'imagenette/classes.json')));
+});
