@@ -55,13 +55,14 @@ export const inspect: Command = {
       const classes = Object.fromEntries([...counts.perClass].map(([cls, c]) => [String(cls), { name: names[cls] ?? null, samples: c.samples, patches: c.patches }]));
       const skipped = [...store.skipped()];
       if (json) {
-        console.log(JSON.stringify({ config: store.config, pack: store.pack, samples: counts.samples, skipped: counts.skipped, classes, skippedSamples: skipped }));
+        console.log(JSON.stringify({ config: store.config, pack: store.pack, samples: counts.samples, skipped: counts.skipped, classes, skippedSamples: skipped, runs: store.runs() }));
         return 0;
       }
       console.log(`store ${store.dir}`);
       console.log(`pack ${store.pack.name} (digest ${store.pack.digest})`);
       console.log(`config ${JSON.stringify({ ...store.config, classes: undefined })}`);
       console.log(`${counts.samples} samples, ${counts.patches} patches, ${counts.skipped} skipped`);
+      for (const r of store.runs()) console.log(`  run ended ${r.ended}: ${r.scored} scored, ${r.skipped} skipped in ${r.seconds.toFixed(1)} s (${(r.scored / Math.max(r.seconds, 1e-9)).toFixed(2)}/s), ${JSON.stringify(r.execution)}`);
       for (const [cls, c] of Object.entries(classes)) console.log(`  class ${cls.padStart(3)} ${String(c.name ?? '').padEnd(20)} ${String(c.samples).padStart(6)} samples ${String(c.patches).padStart(6)} patches`);
       for (const s of skipped.slice(0, 20)) console.log(`  skipped ${s.key ?? '(rest of shard)'} in ${s.shard}: [${s.code}] ${s.reason}`);
       if (skipped.length > 20) console.log(`  ... and ${skipped.length - 20} more (--json lists all)`);

@@ -145,6 +145,15 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
       },
     });
     progress.finish({ done, skipped: skippedCount, fraction: 1 });
+    await store.addRun({
+      ended: new Date().toISOString(),
+      scored: summary.scored,
+      skipped: summary.skipped.length,
+      seconds: summary.seconds,
+      stages: summary.stages,
+      unetPasses: summary.unetPasses,
+      execution: { batchSize: num(args, 'batch-size', { integer: true, min: 1 }) ?? 4, workers, threads, providers: providers ?? 'cpu' },
+    });
     return { summary, storeDir, classMap };
   } finally {
     await store.close();

@@ -58,7 +58,7 @@ export const DB_ENCODINGS: { readonly [N in DbName]: 'json' | 'binary' } = {
 /** Room for later stages' sub-databases. */
 export const MAX_DBS = 16;
 
-export const META_KEYS = ['schema', 'config', 'pack', 'mixed'] as const;
+export const META_KEYS = ['schema', 'config', 'pack', 'mixed', 'runs'] as const;
 export type MetaKey = (typeof META_KEYS)[number];
 
 /** lmdb-js keys are at most 1978 bytes and a patch key adds 9 to the sample key. */

@@ -9,7 +9,8 @@ import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, t
 import { openEnvironment, type StoreDbs } from './open.js';
 import { classPatches } from './patches.js';
 import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
-import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
+import { metaKey } from './schema.js';
+import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
 export type ScoreStoreOptions =
   | {
@@ -135,6 +136,19 @@ export class ScoreStore {
 
   putClassClusters(cls: number, rec: ClassClusters): Promise<void> {
     return this.writable().then(() => putClassClusters(this.dbs, cls, rec));
+  }
+
+  /** Appends a run's summary to the store's history (one small JSON list in meta). */
+  async addRun(log: RunLog): Promise<void> {
+    await this.writable();
+    await this.dbs.root.transaction(() => {
+      const runs = (this.dbs.meta.get(metaKey('runs')) as RunLog[] | undefined) ?? [];
+      void this.dbs.meta.put(metaKey('runs'), [...runs, log]);
+    });
+  }
+
+  runs(): RunLog[] {
+    return (this.dbs.meta.get(metaKey('runs')) as RunLog[] | undefined) ?? [];
   }
 
   getClassClusters(cls: number): ClassClusters | undefined {

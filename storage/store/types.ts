@@ -104,3 +104,17 @@ export interface ClassClusters {
 }
 
 export type SampleStatus = 'scored' | 'skipped';
+
+/** What one scoring run into the store did: shown by inspect and the report. */
+export interface RunLog {
+  /** ISO time the run ended. */
+  ended: string;
+  scored: number;
+  skipped: number;
+  seconds: number;
+  /** Busy time per stage: { stage: { ms, calls, items } }. */
+  stages: Record<string, { ms: number; calls: number; items: number }>;
+  unetPasses: number;
+  /** Batch size, workers, threads, providers: what does not change the result. */
+  execution: JsonObject;
+}
