@@ -4,8 +4,8 @@
  * changes; never committed.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
 import { defaultCacheDir } from '../pack.js';
 import { buildToyPack } from './toyPack.js';
 import { writeToyDataset } from './toyData.js';
@@ -29,21 +29,55 @@ export interface ToyWorldOptions {
   force?: boolean;
 }
 
-export async function ensureToyWorld(opts: ToyWorldOptions = {}): Promise<ToyWorld> {
-  const dir = opts.dir ?? join(defaultCacheDir(), `toy-v${TOY_VERSION}`);
+const building = new Map<string, Promise<ToyWorld>>();
+
+/**
+ * The toy world in `dir` (default: the cache), built if missing or stale. Concurrent callers share one
+ * build in a process; across processes each builds into a private folder and the first rename wins,
+ * so nobody ever reads a half-written world.
+ */
+export function ensureToyWorld(opts: ToyWorldOptions = {}): Promise<ToyWorld> {
+  const dir = resolve(opts.dir ?? join(defaultCacheDir(), `toy-v${TOY_VERSION}`));
   const params = { version: TOY_VERSION, perClass: opts.perClass ?? 24, shards: opts.shards ?? 2, seed: opts.seed ?? 0 };
-  const stamp = join(dir, 'toy.json');
-  if (!opts.force && existsSync(stamp)) {
-    const saved = JSON.parse(readFileSync(stamp, 'utf8')) as { params: typeof params; world: ToyWorld };
-    if (JSON.stringify(saved.params) === JSON.stringify(params)) return saved.world;
+  const key = `${dir}\0${JSON.stringify(params)}`;
+  let p = building.get(key);
+  if (!p || opts.force) {
+    p = buildWorld(dir, params, opts.force ?? false);
+    building.set(key, p);
+    p.catch(() => building.delete(key));
   }
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { recursive: true });
-  const pack = await buildToyPack(join(dir, 'pack'));
-  const data = join(dir, 'data');
-  const written = await writeToyDataset(data, { seed: params.seed, perClass: params.perClass, shards: params.shards });
-  const world: ToyWorld = { dir, pack, data, classes: written.classesPath, shards: written.shards };
-  // The stamp is written last: an interrupted build is redone, never half-used.
-  await writeFile(stamp, JSON.stringify({ params, world }, null, 2));
-  return world;
+  return p;
+}
+
+function readStamp(dir: string, params: object): ToyWorld | undefined {
+  const stamp = join(dir, 'toy.json');
+  if (!existsSync(stamp)) return undefined;
+  const saved = JSON.parse(readFileSync(stamp, 'utf8')) as { params: object; world: ToyWorld };
+  return JSON.stringify(saved.params) === JSON.stringify(params) ? saved.world : undefined;
+}
+
+async function buildWorld(dir: string, params: { perClass: number; shards: number; seed: number }, force: boolean): Promise<ToyWorld> {
+  const existing = force ? undefined : readStamp(dir, params);
+  if (existing) return existing;
+  const tmp = `${dir}.build-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  await mkdir(tmp, { recursive: true });
+  try {
+    const pack = await buildToyPack(join(tmp, 'pack'));
+    const written = await writeToyDataset(join(tmp, 'data'), { seed: params.seed, perClass: params.perClass, shards: params.shards });
+    const rel = (p: string) => join(dir, relative(tmp, p));
+    const world: ToyWorld = { dir, pack: rel(pack), data: join(dir, 'data'), classes: rel(written.classesPath), shards: written.shards.map(rel) };
+    await writeFile(join(tmp, 'toy.json'), JSON.stringify({ params, world }, null, 2));
+    if (existsSync(dir) && (force || !readStamp(dir, params))) await rm(dir, { recursive: true, force: true });
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      // Another process finished first: use its world.
+      const theirs = readStamp(dir, params);
+      if (!theirs) throw e;
+      return theirs;
+    }
+    return world;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }

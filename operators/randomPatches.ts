@@ -1,0 +1,121 @@
+/**
+ * Baseline scorer: random candidates, in place of lossDiff + patchScore. Each image gets
+ * `patchesPerImage` distinct patch positions drawn uniformly from the 8-pixel grid of the resized
+ * image, each with a uniform random score in [0, 1), so both what is picked and how it ranks are
+ * chance. Every draw comes from a stream keyed by (seed, sample key), as Stage I's noise is, so the
+ * result never depends on batch size, worker count or arrival order.
+ *
+ * A random store has no score map: `scoreMap` is all zeros (of the latent size, as Scored requires).
+ */
+import { map, type OperatorFunction } from 'rxjs';
+import { DdpsError } from '../models/errors.js';
+import { murmur3x86_128 } from '../models/noise.js';
+import type { ScoreConfig } from '../pipelines/scoreConfig.js';
+import { toOriginal } from './math/resizeTransform.js';
+import type { Box, Encoded, Patch, Patched } from './types.js';
+
+/** Stream indices of the baselines: far from Stage I's (0..timesteps) and DIFT's (1e6 + ...), so no draw is shared. */
+export const RANDOM_PATCH_STREAM = 2_000_000;
+export const CLASSIFIER_CROP_STREAM = 3_000_000;
+
+const GRID = 8;
+const INV_2_32 = 1 / 4294967296;
+const encoder = new TextEncoder();
+
+function rotl(x: number, r: number): number {
+  return (x << r) | (x >>> (32 - r));
+}
+
+/**
+ * Uniform numbers in [0, 1) from the stream (seed, key, index): xoshiro128** whose state is the
+ * MurmurHash3_x86_128 of [seed int64 LE][index int64 LE][UTF-8 key], the keying models/noise.ts uses
+ * (so the same three values give the same generator state as its Gaussian stream; callers pick
+ * indices that the noise never uses).
+ */
+export function keyedUniform(seed: number, key: string, index: number): () => number {
+  if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(index) || index < 0) {
+    throw new DdpsError('BAD_ARGUMENT', `random stream for sample ${key}: seed ${seed} and index ${index}, expected integers (index >= 0)`);
+  }
+  const keyBytes = encoder.encode(key);
+  const msg = new Uint8Array(16 + keyBytes.length);
+  const view = new DataView(msg.buffer);
+  view.setBigInt64(0, BigInt(seed), true);
+  view.setBigInt64(8, BigInt(index), true);
+  msg.set(keyBytes, 16);
+  let [s0, s1, s2, s3] = murmur3x86_128(msg);
+  // The all-zero state is xoshiro's fixed point.
+  if ((s0 | s1 | s2 | s3) === 0) s0 = 1;
+  return () => {
+    const out = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = rotl(s3, 11);
+    return out * INV_2_32;
+  };
+}
+
+/** Uniform whole number in [0, n). */
+export function randomInt(next: () => number, n: number): number {
+  return Math.min(n - 1, Math.floor(next() * n));
+}
+
+/**
+ * `count` distinct top-left corners of `side` x `side` windows on the 8-pixel grid of a width x height
+ * image, uniformly without replacement (partial Fisher-Yates over the grid); all of them, in a random
+ * order, when the grid has fewer.
+ */
+export function gridPositions(next: () => number, width: number, height: number, side: number, count: number): [number, number][] {
+  if (side > width || side > height || side % GRID !== 0 || side < GRID) {
+    throw new DdpsError('BAD_ARGUMENT', `a ${side}-pixel patch on a ${width}x${height} image: expected a positive multiple of ${GRID} that fits`);
+  }
+  const cols = (width - side) / GRID + 1;
+  const rows = (height - side) / GRID + 1;
+  if (!Number.isInteger(cols) || !Number.isInteger(rows)) {
+    throw new DdpsError('BAD_ARGUMENT', `image ${width}x${height}: expected sides on the ${GRID}-pixel grid`);
+  }
+  const n = cols * rows;
+  const k = Math.min(count, n);
+  // Only the swapped cells are stored: the grid of a large image is never materialised.
+  const swapped = new Map<number, number>();
+  const out: [number, number][] = [];
+  for (let i = 0; i < k; i++) {
+    const j = i + randomInt(next, n - i);
+    const cell = swapped.get(j) ?? j;
+    swapped.set(j, swapped.get(i) ?? i);
+    out.push([(cell % cols) * GRID, Math.floor(cell / cols) * GRID]);
+  }
+  return out;
+}
+
+/** Highest score first; equal scores keep their draw order. */
+export function byScore(patches: Patch[]): Patch[] {
+  return patches.map((p, i) => ({ p, i })).sort((a, b) => b.p.score - a.p.score || a.i - b.i).map(({ p }) => p);
+}
+
+export interface RandomPatchesOptions {
+  config: Pick<ScoreConfig, 'patchSize' | 'patchesPerImage' | 'seed' | 'wholeImage'>;
+}
+
+/** An image's random candidates: positions first, then one score per position, from one keyed stream. */
+export function randomCandidates(item: Encoded, config: RandomPatchesOptions['config']): Patch[] {
+  const { width, height } = item.transform;
+  const next = keyedUniform(config.seed, item.key, RANDOM_PATCH_STREAM);
+  const corners: [number, number][] = config.wholeImage ? [[0, 0]] : gridPositions(next, width, height, config.patchSize, config.patchesPerImage);
+  const boxes: Box[] = corners.map(([x, y]) => (config.wholeImage ? [0, 0, width, height] : [x, y, config.patchSize, config.patchSize]));
+  return byScore(boxes.map((box) => ({ box, boxOriginal: toOriginal(box, item.transform), score: next() })));
+}
+
+/** Drop-in for lossDiff + patchScore. */
+export function randomPatches(opts: RandomPatchesOptions): OperatorFunction<Encoded[], Patched[]> {
+  return map((items) =>
+    items.map((it) => ({
+      ...it,
+      scoreMap: new Float32Array((it.transform.height / GRID) * (it.transform.width / GRID)),
+      patches: randomCandidates(it, opts.config),
+    })),
+  );
+}

@@ -1,0 +1,23 @@
+/** The examples run here, so they cannot rot. */
+import test from 'ava';
+import { main as customPipeline } from '../examples/customPipeline.js';
+import { main as workerSplit } from '../examples/workerSplit.js';
+import { tempDir } from './helpers/paths.js';
+
+process.env.DDPS_CACHE ??= tempDir('ddps-cache-');
+
+test('custom pipeline: a spliced-in filter drops samples, releases their places, and the rest are stored', async (t) => {
+  const all = await customPipeline({ minBrightness: 0 });
+  t.is(all.dropped, 0);
+  const some = await customPipeline({ minBrightness: 125 });
+  t.true(some.dropped > 0 && some.stored > 0);
+  t.is(some.stored + some.dropped, all.stored);
+  t.is(some.samples, some.stored);
+});
+
+test('worker split: each rank reads only its shards and together they cover the dataset once', async (t) => {
+  const [a, b] = await workerSplit(2);
+  t.is(a!.shards.length + b!.shards.length, 2);
+  t.notDeepEqual(a!.shards, b!.shards);
+  t.is(a!.scored + b!.scored, 144);
+});
