@@ -29,6 +29,7 @@ export const toy: Command = {
     console.log(`toy pack:    ${world.pack}`);
     console.log(`toy shards:  ${world.shards.join(' ')}`);
     console.log(`classes:     ${world.classes}`);
+    console.log(`teacher:     ${world.teacher} (config ${world.teacherConfig})`);
     return 0;
   },
 };

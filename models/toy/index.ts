@@ -8,14 +8,18 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { defaultCacheDir } from '../pack.js';
 import { buildToyPack } from './toyPack.js';
+import { buildToyTeacher } from './toyTeacher.js';
 import { writeToyDataset } from './toyData.js';
 
 /** Bump when the toy pack or data generator changes what it writes. */
-export const TOY_VERSION = 1;
+export const TOY_VERSION = 2;
 
 export interface ToyWorld {
   dir: string;
   pack: string;
+  /** A toy teacher classifier (ONNX) and its teacher config, for soft labels. */
+  teacher: string;
+  teacherConfig: string;
   data: string;
   classes: string;
   shards: string[];
@@ -63,9 +67,10 @@ async function buildWorld(dir: string, params: { perClass: number; shards: numbe
   await mkdir(tmp, { recursive: true });
   try {
     const pack = await buildToyPack(join(tmp, 'pack'));
+    const teacher = await buildToyTeacher(join(tmp, 'teacher'));
     const written = await writeToyDataset(join(tmp, 'data'), { seed: params.seed, perClass: params.perClass, shards: params.shards });
     const rel = (p: string) => join(dir, relative(tmp, p));
-    const world: ToyWorld = { dir, pack: rel(pack), data: join(dir, 'data'), classes: rel(written.classesPath), shards: written.shards.map(rel) };
+    const world: ToyWorld = { dir, pack: rel(pack), teacher: rel(teacher.model), teacherConfig: rel(teacher.config), data: join(dir, 'data'), classes: rel(written.classesPath), shards: written.shards.map(rel) };
     await writeFile(join(tmp, 'toy.json'), JSON.stringify({ params, world }, null, 2));
     if (existsSync(dir) && (force || !readStamp(dir, params))) await rm(dir, { recursive: true, force: true });
     try {
