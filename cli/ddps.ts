@@ -7,11 +7,13 @@ import { helpText, parseCommand } from './args.js';
 import type { Command } from './command.js';
 import { modelCheck, modelDift } from './commands/model.js';
 import { inspect } from './commands/inspect.js';
+import { relabel } from './commands/relabel.js';
+import { report } from './commands/report.js';
 import { score } from './commands/score.js';
 import { tokenize } from './commands/tokenize.js';
 import { toy } from './commands/toy.js';
 
-const COMMANDS: Command[] = [score, inspect, modelCheck, modelDift, tokenize, toy];
+const COMMANDS: Command[] = [score, inspect, relabel, report, modelCheck, modelDift, tokenize, toy];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.spec.name.length)) + 2;

@@ -19,6 +19,7 @@
 import type { OperatorFunction } from 'rxjs';
 import type { Classifier, RgbImage } from '../models/classifier.js';
 import { DdpsError } from '../models/errors.js';
+import type { StageTimer } from '../models/stageTimer.js';
 import type { ScoreConfig } from '../pipelines/scoreConfig.js';
 import { mapOrdered } from './mapOrdered.js';
 import { iou } from './math/nms.js';
@@ -40,6 +41,8 @@ export interface ClassifierScoreOptions {
   scale?: [number, number];
   /** Micro-batches classified at once. */
   concurrency?: number;
+  /** Receives the classifier's time as stage 'classifier' (items: crops). */
+  timer?: StageTimer;
 }
 
 /** The box of a 3 x height x width NCHW image in [-1, 1] as HxWx3 uint8: (v + 1) * 127.5, rounded and clamped. */
@@ -114,7 +117,8 @@ export function classifierScore(classifier: CropClassifier, opts: ClassifierScor
       return cropBoxes(keyedUniform(config.seed, it.key, CLASSIFIER_CROP_STREAM), width, height, config.patchSize, crops, opts.scale);
     });
     const images = items.flatMap((it, i) => boxes[i]!.map((b) => cropRgb(it.pixels, it.transform.width, it.transform.height, b)));
-    const logits = images.length > 0 ? await classifier.logits(images) : [];
+    const classify = (): Promise<Float32Array[]> => classifier.logits(images);
+    const logits = images.length === 0 ? [] : opts.timer ? await opts.timer.time('classifier', classify, images.length) : await classify();
     if (logits.length !== images.length) {
       throw new DdpsError('BAD_MODEL', `the classifier returned ${logits.length} logit vectors for ${images.length} crops`);
     }

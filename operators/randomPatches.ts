@@ -104,8 +104,8 @@ export interface RandomPatchesOptions {
 export function randomCandidates(item: Encoded, config: RandomPatchesOptions['config']): Patch[] {
   const { width, height } = item.transform;
   const next = keyedUniform(config.seed, item.key, RANDOM_PATCH_STREAM);
-  const corners: [number, number][] = config.wholeImage ? [[0, 0]] : gridPositions(next, width, height, config.patchSize, config.patchesPerImage);
-  const boxes: Box[] = corners.map(([x, y]) => (config.wholeImage ? [0, 0, width, height] : [x, y, config.patchSize, config.patchSize]));
+  const side = config.patchSize;
+  const boxes: Box[] = config.wholeImage ? [[0, 0, width, height]] : gridPositions(next, width, height, side, config.patchesPerImage).map(([x, y]) => [x, y, side, side]);
   return byScore(boxes.map((box) => ({ box, boxOriginal: toOriginal(box, item.transform), score: next() })));
 }
 

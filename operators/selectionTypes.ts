@@ -25,6 +25,8 @@ export interface ClassSelection {
   /** P = 4 x IPC for IPC <= 10 (mosaics), else IPC. */
   needed: number;
   patches: RankedPatch[];
+  /** True when the class had fewer usable patches than needed (selection always sets it). */
+  short?: boolean;
 }
 
 /** One distilled image: a 2x2 mosaic (cells in TL, TR, BL, BR order) or a single patch. */

@@ -8,7 +8,7 @@
  * samples, never on the shard size.
  */
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { concatMap, lastValueFrom, Observable } from 'rxjs';
 import type { Classifier } from '../models/classifier.js';
@@ -178,7 +178,8 @@ export async function relabel(opts: RelabelOptions): Promise<RelabelSummary> {
     ...(fkdEpochs > 0 ? { fkdCrop: { scale: CROP_SCALE, ratio: CROP_RATIO, flip: 0.5 } } : {}),
   });
   const classes = join(opts.inDir, 'classes.json');
-  if (existsSync(classes)) await copyFile(classes, join(opts.outDir, 'classes.json'));
+  // Read and written rather than copied: a read-only source would make the copy read-only too.
+  if (existsSync(classes)) await writeFile(join(opts.outDir, 'classes.json'), await readFile(classes));
   if (summary.labelled > 0) summary.agreement = (100 * summary.agree) / summary.labelled;
   summary.seconds = (performance.now() - started) / 1000;
   return summary;

@@ -6,7 +6,10 @@
  * Memory is bounded by the Flow window whatever the number of shards; the model runs on worker
  * threads (PackPool) while this thread decodes, batches and writes; a re-run passes over stored samples.
  */
-import { concat, defer, ignoreElements, lastValueFrom, map, type Observable, tap } from 'rxjs';
+import { concat, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
+import { DdpsError } from '../models/errors.js';
+import { classifierScore, type CropClassifier } from '../operators/classifierScore.js';
+import { randomPatches } from '../operators/randomPatches.js';
 import type { DiffusionModel } from '../models/diffusion.js';
 import type { ClassMap, ShardSpec } from '../storage/webdataset/index.js';
 import type { ScoreStore } from '../storage/store/index.js';
@@ -23,7 +26,7 @@ import { resize } from '../operators/resize.js';
 import { skipEvent, type ErrorPolicy, type SkipEvent } from '../operators/skips.js';
 import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.js';
 import { toStore, type StoredSummary } from '../operators/toStore.js';
-import type { SampleRef } from '../operators/types.js';
+import type { Encoded, Patched, SampleRef } from '../operators/types.js';
 import type { ScoreConfig } from './scoreConfig.js';
 
 export interface ScoreRunOptions {
@@ -45,6 +48,8 @@ export interface ScoreRunOptions {
   timer?: StageTimer;
   /** Samples alive in the pipeline at once (default: enough to keep every worker fed). */
   window?: number;
+  /** The teacher, for config.scorer 'classifier'. */
+  classifier?: CropClassifier;
 }
 
 export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
@@ -89,8 +94,7 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
     batch(batchSize, (it) => `${it.transform.width}x${it.transform.height}`),
   ).pipe(
     encodeLatent(model, { concurrency }),
-    lossDiff(model, { config, labels: opts.labels, concurrency }),
-    map((items) => items.map((it) => ({ ...it, patches: timer.timeSync('pool', () => scorePatches(it, config)) }))),
+    candidates(opts, timer),
     dift(model, { config, labels: opts.labels, concurrency }),
     toStore(store, timer),
     unbatch(),
@@ -131,4 +135,22 @@ export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSu
   );
   const stages = mergeReports([timer.report(), await opts.model.stats()]);
   return { scored, skipped, seconds: (performance.now() - t0) / 1000, stages, unetPasses: (stages.unet?.items ?? 0) + (stages.dift?.items ?? 0) };
+}
+
+/** Stage I, or a baseline in its place: every scorer turns Encoded batches into Patched ones. */
+function candidates(opts: ScoreRunOptions, timer: StageTimer): OperatorFunction<Encoded[], Patched[]> {
+  const { config, model } = opts;
+  const concurrency = opts.concurrency ?? 1;
+  switch (config.scorer) {
+    case 'random':
+      return randomPatches({ config });
+    case 'classifier':
+      if (!opts.classifier) throw new DdpsError('BAD_ARGUMENT', 'scorer classifier needs a teacher classifier (--teacher and --teacher-config)');
+      return classifierScore(opts.classifier, { config, concurrency, timer, crops: config.crops });
+    case 'diffusion':
+      return pipe(
+        lossDiff(model, { config, labels: opts.labels, concurrency }),
+        map((items) => items.map((it) => ({ ...it, patches: timer.timeSync('pool', () => scorePatches(it, config)) }))),
+      );
+  }
 }

@@ -7,7 +7,15 @@ import { DdpsError } from '../models/errors.js';
 
 export type DiftMode = 'crop' | 'shared';
 
+/** What proposes and scores candidate patches: the method, or a baseline in its place. */
+export type Scorer = 'diffusion' | 'classifier' | 'random';
+
 export interface ScoreConfig {
+  scorer: Scorer;
+  /** Random crops per image for the classifier scorer. */
+  crops: number;
+  /** The classifier scorer's teacher (file name and size: part of what makes a store). */
+  teacher?: string;
   imageSize: number;
   patchSize: number;
   patchStride: number;
@@ -27,6 +35,8 @@ export interface ScoreConfig {
 }
 
 export const DEFAULT_SCORE_CONFIG: ScoreConfig = {
+  scorer: 'diffusion',
+  crops: 8,
   imageSize: 256,
   patchSize: 224,
   patchStride: 8,
@@ -61,6 +71,8 @@ export function resolveScoreConfig(partial: Partial<ScoreConfig> = {}): ScoreCon
   if (!Number.isInteger(c.diftEnsemble) || c.diftEnsemble < 1) bad(`diftEnsemble must be >= 1, got ${c.diftEnsemble}`);
   if (!c.condTemplate.includes('{label}')) bad(`the conditional template must contain {label}: '${c.condTemplate}'`);
   if (c.diftMode !== 'crop' && c.diftMode !== 'shared') bad(`diftMode must be crop or shared, got ${String(c.diftMode)}`);
+  if (!['diffusion', 'classifier', 'random'].includes(c.scorer)) bad(`scorer must be diffusion, classifier or random, got ${String(c.scorer)}`);
+  if (!Number.isInteger(c.crops) || c.crops < 1) bad(`crops must be >= 1, got ${c.crops}`);
   return c;
 }
 

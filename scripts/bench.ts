@@ -115,7 +115,7 @@ row('peak RSS ratio 5/1', rssRatio.toFixed(3));
 
 // Selection: cluster the 5-shard store once, then time the budgets (no model, no session).
 const selStoreDir = (await scoreRun(toy.pack, 1, resolveScoreConfig({ limitPerClass: 100, patchesPerImage: 2 }), join(IMAGENETTE, 'train-{000000..000004}.tar'))).storeDir;
-const selStore = ScoreStore.open(selStoreDir, { readOnly: true });
+const selStore = ScoreStore.open(selStoreDir, { config: resolveScoreConfig({ limitPerClass: 100, patchesPerImage: 2 }), pack: { name: 'pack', digest: (await PackPool.open(toy.pack)).identity.digest } });
 await rankStore(selStore, { clusters: 32, seed: 0 });
 const selectMs: Record<string, number> = {};
 for (const ipc of [10, 50, 100]) {

@@ -4,6 +4,7 @@ import { from, lastValueFrom, toArray, type OperatorFunction } from 'rxjs';
 import sharp from 'sharp';
 import { Classifier, softmax, type TeacherConfig } from '../models/classifier.js';
 import { isDdpsError } from '../models/errors.js';
+import { StageTimer } from '../models/stageTimer.js';
 import { bestCrops, classifierScore, cropBoxes, cropRgb, logSoftmaxAt } from '../operators/classifierScore.js';
 import { decodeImage } from '../operators/decode.js';
 import { iou } from '../operators/math/nms.js';
@@ -193,9 +194,16 @@ test('classifierScore with the CIFAR-10 teacher: whole-image scores are log soft
   const config = { patchSize: 64, patchesPerImage: 1, nmsIou: 0.5, seed: 0, wholeImage: true };
   // Count the classifier calls: one per micro-batch.
   let calls = 0;
-  const counted = { logits: (images: Parameters<Classifier['logits']>[0]) => (calls++, teacher.logits(images)) };
-  const scored = await run(items, 4, classifierScore(counted, { config }));
+  const counted = {
+    logits: (images: Parameters<Classifier['logits']>[0]) => {
+      calls++;
+      return teacher.logits(images);
+    },
+  };
+  const timer = new StageTimer();
+  const scored = await run(items, 4, classifierScore(counted, { config, timer }));
   t.is(calls, 10);
+  t.like(timer.report().classifier, { calls: 10, items: 40 });
   let correct = 0;
   for (const s of samples) {
     // The known answer: the same 64x64 Lanczos resize done here with sharp, classified directly.
@@ -232,6 +240,9 @@ test('classifierScore with the CIFAR-10 teacher: whole-image scores are log soft
   calls = 0;
   const found = await run(planted, 4, classifierScore(counted, { config: { ...config, wholeImage: false, patchesPerImage: 2 }, crops: 48 }));
   t.is(calls, Math.ceil(planted.length / 4));
+  // The crops are keyed by sample: batching and order change nothing.
+  const alone = await run([...planted].reverse(), 1, classifierScore(teacher, { config: { ...config, wholeImage: false, patchesPerImage: 2 }, crops: 48 }));
+  for (const it of planted) t.deepEqual(alone.get(it.key)!.patches, found.get(it.key)!.patches);
   let eligible = 0;
   let topIou = 0;
   let drawnIou = 0;
@@ -251,5 +262,20 @@ test('classifierScore with the CIFAR-10 teacher: whole-image scores are log soft
   t.true(eligible >= 15, `${eligible} images with a crop on the real one`);
   // A random crop hardly touches the real image; the chosen one mostly covers it.
   t.log(`mean IoU with the real image: chosen ${(topIou / eligible).toFixed(2)}, a drawn crop ${(drawnIou / eligible).toFixed(2)}`);
-  t.true(topIou / eligible > 0.5 && drawnIou / eligible < 0.1);
+  t.true(topIou / eligible > 0.5 && topIou > 4 * drawnIou);
+});
+
+test('classifierScore: a class the classifier lacks, a short answer and a bad crop count are errors', async (t) => {
+  const config = { patchSize: 16, patchesPerImage: 1, nmsIou: 0.5, seed: 0, wholeImage: false };
+  const it = item('s', 3, { scale: 1, offsetX: 0, offsetY: 0, width: 32, height: 32 });
+  const three = { logits: async (images: unknown[]) => images.map(() => Float32Array.of(0, 1, 2)) };
+  const e1 = await t.throwsAsync(run([it], 1, classifierScore(three, { config })));
+  t.true(isDdpsError(e1, 'UNKNOWN_CLASS') && e1.message.includes('sample s has class 3'), e1?.message);
+  const short = { logits: async () => [Float32Array.of(0, 1, 2, 3)] };
+  t.true(isDdpsError(await t.throwsAsync(run([it], 1, classifierScore(short, { config, crops: 2 }))), 'BAD_MODEL'));
+  t.true(isDdpsError(t.throws(() => classifierScore(three, { config, crops: 0 })), 'BAD_ARGUMENT'));
+  // Four classes: the score of class 3 is log softmax of its logit.
+  const four = { logits: async (images: unknown[]) => images.map(() => Float32Array.of(0, 1, 2, 3)) };
+  const [p] = (await run([it], 1, classifierScore(four, { config, crops: 3 }))).get('s')!.patches;
+  t.true(Math.abs(p!.score - (3 - Math.log(1 + Math.E + Math.E ** 2 + Math.E ** 3))) < 1e-12);
 });

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import sharp from 'sharp';
+import { Classifier, loadTeacherConfig } from '../../models/classifier.js';
 import { DdpsError } from '../../models/errors.js';
 import { PackPool } from '../../models/packPool.js';
 import { parseProviders } from '../../models/runtime.js';
@@ -37,6 +38,10 @@ export const SCORE_OPTIONS = {
   providers: { type: 'string', value: 'list', help: "execution providers, e.g. 'cuda,cpu' or 'webgpu,cpu' (default: cpu)" },
   'on-error': { type: 'string', value: 'skip|fail', help: 'a bad sample is counted and skipped, or stops the run', default: 'skip' },
   'allow-mismatch': { type: 'boolean', help: 'let the store mix runs with a different configuration or pack' },
+  scorer: { type: 'string', value: 'name', help: 'diffusion (the method), classifier (RDED-style teacher confidence) or random (the floor)', default: 'diffusion' },
+  teacher: { type: 'string', value: '<onnx>', help: 'teacher classifier for --scorer classifier' },
+  'teacher-config': { type: 'string', value: '<json>', help: 'its preprocessing (see ddps relabel --help)' },
+  crops: { type: 'string', value: 'N', help: 'random crops per image for --scorer classifier', default: '8' },
   quiet: { type: 'boolean', help: 'no progress line' },
   json: { type: 'boolean', help: 'print the summary as one JSON object' },
 } as const;
@@ -57,6 +62,9 @@ export function scoreConfigFrom(args: Parsed): ScoreConfig {
     diftEnsemble: num(args, 'dift-ensemble', { integer: true, min: 1 })!,
     seed: num(args, 'seed', { integer: true })!,
     wholeImage: flag(args, 'whole-image'),
+    scorer: str(args, 'scorer') as ScoreConfig['scorer'],
+    crops: num(args, 'crops', { integer: true, min: 1 })!,
+    ...(str(args, 'teacher') ? { teacher: basename(str(args, 'teacher')!) } : {}),
     ...(limit !== undefined ? { limitPerClass: limit } : {}),
   });
 }
@@ -117,6 +125,7 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
     pack: { name: model.identity.name, digest: model.identity.digest, deterministic: model.identity.conventions.deterministic },
     allowMismatch: flag(args, 'allow-mismatch'),
   });
+  const classifier = config.scorer === 'classifier' ? await loadTeacher(args, command) : undefined;
   const progress = new Progress(command, process.stderr, flag(args, 'quiet'));
   const shardIndex = new Map(shards.map((s, i) => [s, i]));
   let done = 0;
@@ -133,6 +142,7 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
       batchSize: num(args, 'batch-size', { integer: true, min: 1 }) ?? 4,
       concurrency: workers,
       onError: policy,
+      ...(classifier ? { classifier } : {}),
       onSkip: () => {
         skippedCount++;
         progress.update({ done, skipped: skippedCount, ...(fraction !== undefined ? { fraction } : {}) });
@@ -158,7 +168,13 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
   } finally {
     await store.close();
     await model.close();
+    await classifier?.close();
   }
+}
+
+async function loadTeacher(args: Parsed, command: string): Promise<Classifier> {
+  const teacher = required(args, 'teacher', command);
+  return Classifier.load(teacher, await loadTeacherConfig(required(args, 'teacher-config', command)));
 }
 
 export const score: Command = {

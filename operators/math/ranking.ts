@@ -92,12 +92,5 @@ function cmpDesc(x: number, y: number): number {
 
 /** Both rankings of one class's assigned patches; `scores[i]` is the score of `members[i]`. */
 export function rankClass(k: number, members: readonly Assigned[], scores: ArrayLike<number>): { members: ClusterMember[]; order: number[] } {
-  return {
-    members: rankWithinClusters(members),
-    order: orderClusters(
-      k,
-      members.map((m) => m.cluster),
-      scores,
-    ),
-  };
+  return { members: rankWithinClusters(members), order: orderClusters(k, members.map((m) => m.cluster), scores) };
 }

@@ -9,7 +9,7 @@ import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, t
 import { openEnvironment, type StoreDbs } from './open.js';
 import { classPatches } from './patches.js';
 import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
-import { metaKey } from './schema.js';
+import { metaKey, sampleKey } from './schema.js';
 import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
 export type ScoreStoreOptions =
@@ -110,6 +110,11 @@ export class ScoreStore {
 
   getSample(key: string): SampleRecord | undefined {
     return getSample(this.dbs, key);
+  }
+
+  /** The shard a scored sample came from, without reading its score map or patches. */
+  sampleShard(key: string): string | undefined {
+    return this.dbs.samples.get(sampleKey(key))?.shard;
   }
 
   /** Scored samples in key order (UTF-8 byte order), with score maps, patches and features. */
