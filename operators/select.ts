@@ -5,12 +5,15 @@
 import { map, type OperatorFunction } from 'rxjs';
 import { DdpsError } from '../models/errors.js';
 import type { ClassPatch, ScoreStore } from '../storage/store/index.js';
-import { patchesNeeded, selectPatches, type Candidate } from './math/selection.js';
+import { MOSAIC_MAX_IPC, patchesNeeded } from './math/mosaic.js';
+import { selectPatches, type Candidate } from './math/selection.js';
 import type { ClassSelection, RankedPatch } from './selectionTypes.js';
 
 export interface SelectOptions {
   /** Images per class. */
   ipc: number;
+  /** 2x2 mosaics (4 patches per image); default: IPC <= 10, the paper's rule. */
+  mosaic?: boolean;
   /** N (default 10). */
   topClusters?: number;
   /** Cosine threshold for skipping near-duplicate patches (e.g. 0.95); off by default. */
@@ -24,7 +27,7 @@ const patchId = (key: string, index: number): string => `${key}\0${index}`;
  * its stored clusters (scored after ranking) must be re-ranked first.
  */
 export function selectClass(store: ScoreStore, cls: number, opts: SelectOptions): ClassSelection {
-  const needed = patchesNeeded(opts.ipc);
+  const needed = patchesNeeded(opts.ipc, opts.mosaic ?? opts.ipc <= MOSAIC_MAX_IPC);
   const patches = new Map<string, ClassPatch>();
   for (const p of store.classPatches(cls)) patches.set(patchId(p.key, p.index), p);
   if (patches.size === 0) return { cls, needed, patches: [], short: true };

@@ -96,6 +96,8 @@ test('mosaicFor: auto is on up to IPC 10 except for whole-image stores; on and o
 test('patchesNeeded: 4 x IPC for mosaics, IPC otherwise', (t) => {
   t.is(patchesNeeded(10, true), 40);
   t.is(patchesNeeded(50, false), 50);
+  t.deepEqual([1, 2, 10].map((ipc) => patchesNeeded(ipc, true)), [4, 8, 40]);
+  for (const bad of [0, -1, 2.5, NaN]) t.throws(() => patchesNeeded(bad, true), { message: /ipc must be a positive integer/ });
 });
 
 test('IPC must be a whole number >= 1', (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { isDdpsError } from '../models/errors.js';
-import { patchesNeeded, selectPatches, type Candidate } from '../operators/math/selection.js';
+import { selectPatches, type Candidate } from '../operators/math/selection.js';
 
 /** Candidate named `<cluster>.<rank>` (or `name`), patch index 0. */
 const cand = (cluster: number, rank: number, score: number, name = `${cluster}.${rank}`, feature?: number[]): Candidate => ({
@@ -13,14 +13,6 @@ const cand = (cluster: number, rank: number, score: number, name = `${cluster}.$
 });
 
 const names = (cands: Candidate[], picked: number[]): string[] => picked.map((i) => cands[i].key);
-
-test('patchesNeeded: 4 x IPC up to 10 (mosaics), IPC above', (t) => {
-  t.deepEqual(
-    [1, 2, 10, 11, 50, 100].map(patchesNeeded),
-    [4, 8, 40, 11, 50, 100],
-  );
-  for (const bad of [0, -1, 2.5, NaN]) t.true(isDdpsError(t.throws(() => patchesNeeded(bad)), 'BAD_ARGUMENT'));
-});
 
 test('quota q = floor(P / N) per top cluster in cluster order, a short cluster gives what it has, fill by score', (t) => {
   const cs = [

@@ -36,8 +36,9 @@ export function mosaicFor(ipc: number, mode: MosaicMode, wholeImage: boolean): b
   return ipc <= MOSAIC_MAX_IPC && !wholeImage;
 }
 
-/** Patches one class needs: 4 per image for mosaics, else 1. */
+/** P, the patches one class needs: 4 per image for 2x2 mosaics, else 1. */
 export function patchesNeeded(ipc: number, mosaic: boolean): number {
+  if (!Number.isInteger(ipc) || ipc < 1) throw new DdpsError('BAD_ARGUMENT', `ipc must be a positive integer, got ${ipc}`);
   return mosaic ? 4 * ipc : ipc;
 }
 

@@ -6,12 +6,6 @@
 import { DdpsError } from '../../models/errors.js';
 import { compareByScore, comparePatchIds, type PatchId } from './ranking.js';
 
-/** P = 4 x IPC up to IPC 10 (each image a 2x2 mosaic of patches), else one patch per image. */
-export function patchesNeeded(ipc: number): number {
-  if (!Number.isInteger(ipc) || ipc < 1) throw new DdpsError('BAD_ARGUMENT', `selection: ipc must be a positive integer, got ${ipc}`);
-  return ipc <= 10 ? 4 * ipc : ipc;
-}
-
 export interface Candidate extends PatchId {
   cluster: number;
   /** Place inside its cluster, 0 = nearest the centroid. */

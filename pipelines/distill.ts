@@ -1,0 +1,106 @@
+/**
+ * Stages II-III for several budgets from one scored store: bring the clusters up to date (cluster new
+ * classes, fold new patches in, re-cluster a class that grew a lot), then select and materialise each
+ * IPC. No diffusion model runs here.
+ */
+import { join } from 'node:path';
+import { DdpsError } from '../models/errors.js';
+import { mosaicFor, type MosaicMode } from '../operators/math/mosaic.js';
+import type { DistillManifest } from '../operators/selectionTypes.js';
+import { ScoreStore } from '../storage/store/index.js';
+import { materialize } from './materialize.js';
+import { selectFromStore, updateRanks, type UpdateRanksResult } from './rank.js';
+
+export interface BudgetsOptions {
+  storeDir: string;
+  ipcs: number[];
+  /** Output folder; with several budgets each goes to <out>/ipc<N>/. */
+  out: string;
+  classes?: number[];
+  topClusters?: number;
+  clusters?: number;
+  seed?: number;
+  /** Re-cluster a class when its new patches pass this fraction (default 0.2). */
+  reclusterThreshold?: number;
+  dedup?: number;
+  mosaic?: MosaicMode;
+  outputSize?: number;
+  maxcount?: number;
+  maxsize?: number;
+  /** One folder per budget even for a single IPC. */
+  perBudgetFolders?: boolean;
+}
+
+export interface BudgetResult {
+  ipc: number;
+  dir: string;
+  manifest: DistillManifest;
+  selectMs: number;
+}
+
+export interface BudgetsResult {
+  ranks: UpdateRanksResult;
+  budgets: BudgetResult[];
+}
+
+/** Class indices from "0,3,7" or names ("tench,church"), checked against the store's classes. */
+export function parseClasses(spec: string, names: readonly string[]): number[] {
+  return spec.split(',').map((raw) => {
+    const s = raw.trim();
+    if (/^\d+$/.test(s)) {
+      const i = Number(s);
+      if (names.length && i >= names.length) throw new DdpsError('UNKNOWN_CLASS', `class ${i} is out of range: the store has classes 0..${names.length - 1}`);
+      return i;
+    }
+    const i = names.findIndex((n) => n.toLowerCase() === s.toLowerCase());
+    if (i < 0) throw new DdpsError('UNKNOWN_CLASS', `unknown class '${s}': the store's classes are ${names.join(', ')}`);
+    return i;
+  });
+}
+
+export async function selectBudgets(opts: BudgetsOptions): Promise<BudgetsResult> {
+  const probe = ScoreStore.open(opts.storeDir, { readOnly: true });
+  const config = probe.config;
+  const pack = probe.pack;
+  await probe.close();
+  const store = ScoreStore.open(opts.storeDir, { config, pack });
+  try {
+    const ranks = await updateRanks(store, {
+      threshold: opts.reclusterThreshold ?? 0.2,
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+      ...(opts.clusters !== undefined ? { clusters: opts.clusters } : {}),
+    });
+    const names = (config.classes as string[] | undefined) ?? [];
+    const topClusters = opts.topClusters ?? 10;
+    const budgets: BudgetResult[] = [];
+    for (const ipc of opts.ipcs) {
+      const mosaic = mosaicFor(ipc, opts.mosaic ?? 'auto', config.wholeImage === true);
+      const t0 = performance.now();
+      const selection = selectFromStore(store, {
+        ipc,
+        mosaic,
+        topClusters,
+        ...(opts.classes ? { classes: opts.classes } : {}),
+        ...(opts.dedup !== undefined ? { dedup: opts.dedup } : {}),
+      });
+      const selectMs = performance.now() - t0;
+      const dir = opts.ipcs.length > 1 || opts.perBudgetFolders ? join(opts.out, `ipc${ipc}`) : opts.out;
+      const manifest = await materialize(selection, {
+        ipc,
+        mosaic,
+        outDir: dir,
+        classNames: names.length ? names : selection.map((s) => String(s.cls)),
+        config,
+        pack,
+        topClusters,
+        ...(opts.outputSize !== undefined ? { outputSize: opts.outputSize } : {}),
+        ...(opts.maxcount !== undefined ? { maxcount: opts.maxcount } : {}),
+        ...(opts.maxsize !== undefined ? { maxsize: opts.maxsize } : {}),
+      });
+      budgets.push({ ipc, dir, manifest, selectMs });
+    }
+    return { ranks, budgets };
+  } finally {
+    await store.close();
+  }
+}
