@@ -1,6 +1,7 @@
 /** The examples run here, so they cannot rot. */
 import test from 'ava';
 import { main as customPipeline } from '../examples/customPipeline.js';
+import { main as incremental } from '../examples/incremental.js';
 import { main as workerSplit } from '../examples/workerSplit.js';
 import { tempDir } from './helpers/paths.js';
 
@@ -20,4 +21,17 @@ test('worker split: each rank reads only its shards and together they cover the 
   t.is(a!.shards.length + b!.shards.length, 2);
   t.notDeepEqual(a!.shards, b!.shards);
   t.is(a!.scored + b!.scored, 144);
+});
+
+test('incremental: new images alone are scored and folded into the clusters; a large addition re-clusters', async (t) => {
+  const small = await incremental({ newPerClass: 2 });
+  t.is(small.firstScored, 144);
+  t.is(small.newScored, 12);
+  t.deepEqual(small.ranks.incremental.sort(), [0, 1, 2, 3, 4, 5]);
+  t.deepEqual(small.ranks.reclustered, []);
+  for (const sel of small.after) t.is(sel.patches.length, 40);
+  const big = await incremental({ newPerClass: 8 });
+  t.is(big.newScored, 48);
+  t.deepEqual(big.ranks.reclustered.sort(), [0, 1, 2, 3, 4, 5]);
+  for (const sel of big.after) t.is(sel.patches.length, 40);
 });
