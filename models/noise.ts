@@ -151,3 +151,35 @@ export function gaussianNoise(seed: number, key: string, index: number, n: numbe
   }
   return res;
 }
+
+/**
+ * Uniform numbers in [0, 1) from the stream (seed, key, index): the same xoshiro128** state as
+ * gaussianNoise's, so callers pick indices the noise never uses (see RANDOM_PATCH_STREAM).
+ */
+export function keyedUniform(seed: number, key: string, index: number): () => number {
+  checkInteger('seed', seed, Number.MIN_SAFE_INTEGER);
+  checkInteger('index', index, 0);
+  let [s0, s1, s2, s3] = streamState(seed, key, index);
+  return () => {
+    const out = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = rotl(s3, 11);
+    return out * INV_2_32;
+  };
+}
+
+/** A small, fast seeded PRNG (mulberry32), uniform in [0, 1): for k-means++ and tests, not for noise. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -9,7 +9,7 @@
  */
 import { map, type OperatorFunction } from 'rxjs';
 import { DdpsError } from '../models/errors.js';
-import { murmur3x86_128 } from '../models/noise.js';
+import { keyedUniform } from '../models/noise.js';
 import type { ScoreConfig } from '../pipelines/scoreConfig.js';
 import { toOriginal } from './math/resizeTransform.js';
 import type { Box, Encoded, Patch, Patched } from './types.js';
@@ -19,45 +19,6 @@ export const RANDOM_PATCH_STREAM = 2_000_000;
 export const CLASSIFIER_CROP_STREAM = 3_000_000;
 
 const GRID = 8;
-const INV_2_32 = 1 / 4294967296;
-const encoder = new TextEncoder();
-
-function rotl(x: number, r: number): number {
-  return (x << r) | (x >>> (32 - r));
-}
-
-/**
- * Uniform numbers in [0, 1) from the stream (seed, key, index): xoshiro128** whose state is the
- * MurmurHash3_x86_128 of [seed int64 LE][index int64 LE][UTF-8 key], the keying models/noise.ts uses
- * (so the same three values give the same generator state as its Gaussian stream; callers pick
- * indices that the noise never uses).
- */
-export function keyedUniform(seed: number, key: string, index: number): () => number {
-  if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(index) || index < 0) {
-    throw new DdpsError('BAD_ARGUMENT', `random stream for sample ${key}: seed ${seed} and index ${index}, expected integers (index >= 0)`);
-  }
-  const keyBytes = encoder.encode(key);
-  const msg = new Uint8Array(16 + keyBytes.length);
-  const view = new DataView(msg.buffer);
-  view.setBigInt64(0, BigInt(seed), true);
-  view.setBigInt64(8, BigInt(index), true);
-  msg.set(keyBytes, 16);
-  let [s0, s1, s2, s3] = murmur3x86_128(msg);
-  // The all-zero state is xoshiro's fixed point.
-  if ((s0 | s1 | s2 | s3) === 0) s0 = 1;
-  return () => {
-    const out = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
-    const t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = rotl(s3, 11);
-    return out * INV_2_32;
-  };
-}
-
 /** Uniform whole number in [0, n). */
 export function randomInt(next: () => number, n: number): number {
   return Math.min(n - 1, Math.floor(next() * n));

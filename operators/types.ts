@@ -3,10 +3,12 @@
  * operator can be spliced in anywhere its input type is available.
  */
 
+import type { Box, ResizeTransform } from '../storage/store/types.js';
 import type { Ticket } from './flow.js';
 
-/** [x, y, width, height] in pixels. */
-export type Box = [number, number, number, number];
+/** [x, y, width, height] in pixels; and how a resized image maps back to its original (resizeTransform.ts). */
+export type { Box, ResizeTransform };
+
 
 export interface SampleRef {
   key: string;
@@ -24,19 +26,6 @@ export interface Decoded extends SampleRef {
   height: number;
 }
 
-/**
- * How the resized image relates to the original: scale by `scale`, then keep the window at
- * (offsetX, offsetY) of size width x height. A resized-pixel box maps back by adding the offset and
- * dividing by the scale (with `scaleY` where the aspect ratio was not kept, as in whole-image mode).
- */
-export interface ResizeTransform {
-  scale: number;
-  scaleY?: number;
-  offsetX: number;
-  offsetY: number;
-  width: number;
-  height: number;
-}
 
 /** Resized pixels ready for the VAE: float32 NCHW (3 x height x width) in [-1, 1]. */
 export interface Prepared extends SampleRef {

@@ -35,7 +35,7 @@ if (!existsSync(IMAGENETTE)) {
   process.exit(2);
 }
 
-async function scoreRun(pack: string, workers: number, config: ScoreConfig, shards: string): Promise<ScoreSummary & { storeDir: string }> {
+async function scoreRun(pack: string, workers: number, config: ScoreConfig, shards: string): Promise<ScoreSummary & { storeDir: string; pack: { name: string; digest: string } }> {
   const classMap = await loadClassMap(join(IMAGENETTE, 'classes.json'));
   const model = await PackPool.open(pack, { workers, dift: true });
   const storeDir = mkdtempSync(join(tmp, 'store-'));
@@ -43,7 +43,7 @@ async function scoreRun(pack: string, workers: number, config: ScoreConfig, shar
   const summary = await runScore({ shards: await expandShards(shards), model, store, config, labels: classMap.names, classMap, batchSize: BATCH, concurrency: workers });
   await store.close();
   await model.close();
-  return { ...summary, storeDir };
+  return { ...summary, storeDir, pack: { name: model.identity.name, digest: model.identity.digest } };
 }
 
 /** The same model calls the pipeline makes for n images (crop-mode DIFT, one patch each), on synthetic inputs. */
@@ -114,8 +114,9 @@ row('peak RSS, 5 shards (toy pack)', `${rss5.maxRssMB.toFixed(0)} MB (${rss5.sco
 row('peak RSS ratio 5/1', rssRatio.toFixed(3));
 
 // Selection: cluster the 5-shard store once, then time the budgets (no model, no session).
-const selStoreDir = (await scoreRun(toy.pack, 1, resolveScoreConfig({ limitPerClass: 100, patchesPerImage: 2 }), join(IMAGENETTE, 'train-{000000..000004}.tar'))).storeDir;
-const selStore = ScoreStore.open(selStoreDir, { config: resolveScoreConfig({ limitPerClass: 100, patchesPerImage: 2 }), pack: { name: 'pack', digest: (await PackPool.open(toy.pack)).identity.digest } });
+const selConfig = resolveScoreConfig({ limitPerClass: 100, patchesPerImage: 2 });
+const selRun = await scoreRun(toy.pack, 1, selConfig, join(IMAGENETTE, 'train-{000000..000004}.tar'));
+const selStore = ScoreStore.open(selRun.storeDir, { config: selConfig, pack: selRun.pack });
 await rankStore(selStore, { clusters: 32, seed: 0 });
 const selectMs: Record<string, number> = {};
 for (const ipc of [10, 50, 100]) {

@@ -2,27 +2,21 @@ import test from 'ava';
 import { join } from 'node:path';
 import { from, lastValueFrom, toArray, type OperatorFunction } from 'rxjs';
 import sharp from 'sharp';
-import { Classifier, softmax, type TeacherConfig } from '../models/classifier.js';
+import { Classifier, softmax } from '../models/classifier.js';
 import { isDdpsError } from '../models/errors.js';
 import { StageTimer } from '../models/stageTimer.js';
 import { bestCrops, classifierScore, cropBoxes, cropRgb, logSoftmaxAt } from '../operators/classifierScore.js';
 import { decodeImage } from '../operators/decode.js';
 import { iou } from '../operators/math/nms.js';
 import { planResize, toOriginal } from '../operators/math/resizeTransform.js';
-import { CLASSIFIER_CROP_STREAM, gridPositions, keyedUniform, RANDOM_PATCH_STREAM, randomPatches } from '../operators/randomPatches.js';
+import { keyedUniform } from '../models/noise.js';
+import { CLASSIFIER_CROP_STREAM, gridPositions, RANDOM_PATCH_STREAM, randomPatches } from '../operators/randomPatches.js';
 import { resizeImage, toNchw } from '../operators/resize.js';
 import type { Box, Encoded, Patched, ResizeTransform } from '../operators/types.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
-import { DATA, MODELS } from './helpers/paths.js';
+import { DATA } from './helpers/paths.js';
+import { CIFAR_CONFIG, CIFAR_TEACHER } from './helpers/teachers.js';
 
-const CIFAR_TEACHER: TeacherConfig = {
-  input: 'input',
-  output: 'output',
-  size: [32, 32],
-  mean: [0.4914, 0.4822, 0.4465],
-  std: [0.2023, 0.1994, 0.201],
-  batch: 1,
-};
 
 /** An Encoded item with the given pixels (the baselines never read the latent). */
 function item(key: string, cls: number, transform: ResizeTransform, pixels?: Float32Array): Encoded {
@@ -187,7 +181,7 @@ async function prepare(s: CifarSample, imageSize: number): Promise<Encoded> {
 }
 
 test('classifierScore with the CIFAR-10 teacher: whole-image scores are log softmax of the true class; a crop finds a real image in noise', async (t) => {
-  const teacher = await Classifier.load(join(MODELS, 'cifar10-resnet20.onnx'), CIFAR_TEACHER, { intraOpThreads: 1 });
+  const teacher = await Classifier.load(CIFAR_TEACHER, CIFAR_CONFIG, { intraOpThreads: 1 });
   t.teardown(() => teacher.close());
   const samples = await cifar(40);
   const items = await Promise.all(samples.map((s) => prepare(s, 64)));

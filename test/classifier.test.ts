@@ -6,16 +6,8 @@ import { isDdpsError } from '../models/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
 import { DATA, MODELS, tempDir } from './helpers/paths.js';
+import { CIFAR_CONFIG, CIFAR_TEACHER } from './helpers/teachers.js';
 
-const CIFAR_TEACHER = join(MODELS, 'cifar10-resnet20.onnx');
-const CIFAR_CONFIG: TeacherConfig = {
-  input: 'input',
-  output: 'output',
-  size: [32, 32],
-  mean: [0.4914, 0.4822, 0.4465],
-  std: [0.2023, 0.1994, 0.201],
-  batch: 1,
-};
 const IMAGENET_TEACHER = join(MODELS, 'mobilenetv2-12-int8.onnx');
 const IMAGENET_CONFIG: TeacherConfig = {
   input: 'input',

@@ -8,6 +8,7 @@ import { mapOrdered } from '../operators/mapOrdered.js';
 import type { Decoded, SampleRef } from '../operators/types.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
 import { DATA } from './helpers/paths.js';
+import { seededRandom } from '../models/noise.js';
 
 const SHARD0 = join(DATA, 'imagenette/train-000000.tar');
 // The first grayscale JPEG of the shard, sample 97: found with sharp metadata (channels 1, space b-w).
@@ -241,21 +242,11 @@ test('decode() without onError ends the stream with the BAD_SAMPLE error', async
   t.regex(err!.message, /"broken" in mem:\/\/b\.tar/);
 });
 
-/** mulberry32: reproducible delays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 test('mapOrdered: random delays, input order out, never more than 4 started and not yet emitted', async (t) => {
-  const rand = rng(42);
+  const rand = seededRandom(42);
   const delays = Array.from({ length: 40 }, () => Math.floor(rand() * 15));
   let started = 0;
   let emitted = 0;

@@ -1,16 +1,8 @@
 import test from 'ava';
 import { isDdpsError } from '../models/errors.js';
 import { boxCells, l2normalize, meanOf, poolFeature } from '../operators/math/features.js';
+import { seededRandom } from '../models/noise.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const f = Math.fround;
 
@@ -62,7 +54,7 @@ test('boxCells: a box outside the image is a DdpsError', (t) => {
 });
 
 test('poolFeature: unit norm for a 1280-channel map, zero map stays zero', (t) => {
-  const rnd = mulberry32(7);
+  const rnd = seededRandom(7);
   const c = 1280;
   const map = new Float32Array(c * 16 * 16);
   for (let i = 0; i < map.length; i++) map[i] = rnd() * 2 - 1;

@@ -2,12 +2,13 @@ import test, { type ExecutionContext } from 'ava';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterFeatures, loadClassFeatures } from '../operators/cluster.js';
-import { assign, nearestCentroid, seededRandom } from '../operators/math/kmeans.js';
+import { assign, nearestCentroid } from '../operators/math/kmeans.js';
 import { rankClass } from '../operators/math/ranking.js';
 import { rankStore, selectFromStore, updateRanks } from '../pipelines/rank.js';
 import { CentroidIndex, centroidIndexPath } from '../storage/store/annIndex.js';
 import { ScoreStore, type ClassClusters, type SampleRecord } from '../storage/store/index.js';
 import { tempDir } from './helpers/paths.js';
+import { seededRandom } from '../models/noise.js';
 
 const DIM = 24;
 

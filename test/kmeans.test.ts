@@ -1,6 +1,7 @@
 import test from 'ava';
 import { isDdpsError } from '../models/errors.js';
-import { assign, kmeans, kmeansPlusPlus, nearestCentroid, seededRandom, squaredDistance } from '../operators/math/kmeans.js';
+import { assign, kmeans, kmeansPlusPlus, nearestCentroid, squaredDistance } from '../operators/math/kmeans.js';
+import { seededRandom } from '../models/noise.js';
 
 /** A fixed sequence in place of the PRNG, so that every k-means++ draw is worked out by hand. */
 const draws = (...values: number[]): (() => number) => {

@@ -3,16 +3,8 @@ import { isDdpsError } from '../models/errors.js';
 import type { Box } from '../operators/types.js';
 import { iou, toPixelBox, topPatches, type CellBox } from '../operators/math/nms.js';
 import { poolScores, type PooledScores } from '../operators/math/pooling.js';
+import { seededRandom } from '../models/noise.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function grid(scores: number[], rows: number, cols: number, window: number, stride = 1): PooledScores {
   return { scores: Float64Array.from(scores), rows, cols, windowH: window, windowW: window, stride };
@@ -92,7 +84,7 @@ test('NaN scores rank last', (t) => {
 
 test('64x64 map, count 10: same as a brute-force greedy NMS with iou() on pixel boxes', (t) => {
   for (const [seed, k, s] of [[1, 28, 1], [2, 8, 2], [3, 16, 3]] as const) {
-    const rnd = mulberry32(seed);
+    const rnd = seededRandom(seed);
     const d = new Float32Array(64 * 64);
     for (let i = 0; i < d.length; i++) d[i] = Math.round(rnd() * 4) / 4; // coarse values: many ties
     const pool = poolScores(d, 64, 64, k, s);

@@ -1,19 +1,11 @@
 import test from 'ava';
 import { isDdpsError } from '../models/errors.js';
 import { poolScores } from '../operators/math/pooling.js';
+import { seededRandom } from '../models/noise.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomMap(h: number, w: number, seed: number): Float32Array {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const d = new Float32Array(h * w);
   for (let i = 0; i < d.length; i++) d[i] = rnd() * 2 - 1;
   return d;

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { isDdpsError } from '../models/errors.js';
 import { cluster, clusterFeatures, loadClassFeatures } from '../operators/cluster.js';
-import { assign, seededRandom } from '../operators/math/kmeans.js';
+import { assign } from '../operators/math/kmeans.js';
 import { compareByScore, rankClass } from '../operators/math/ranking.js';
 import { rankStore, selectFromStore } from '../pipelines/rank.js';
 import { centroidIndexPath } from '../storage/store/annIndex.js';
 import { ScoreStore, type SampleRecord } from '../storage/store/index.js';
 import { tempDir } from './helpers/paths.js';
+import { seededRandom } from '../models/noise.js';
 
 const CONFIG = { purpose: 'rank tests' };
 const PACK = { name: 'none', digest: 'sha256:rank-tests' };

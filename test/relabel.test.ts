@@ -2,23 +2,15 @@ import test from 'ava';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { Classifier, argmax, softmax, type TeacherConfig } from '../models/classifier.js';
+import { Classifier, argmax, softmax } from '../models/classifier.js';
 import { isDdpsError } from '../models/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { CROP_RATIO, cropRgb, cropUniforms, randomResizedCrop, roundHalfEven, type SoftLabel } from '../operators/relabel.js';
 import { relabel } from '../pipelines/relabel.js';
 import { ShardWriter, readSamples, sampleClass, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
-import { DATA, MODELS, tempDir } from './helpers/paths.js';
+import { DATA, tempDir } from './helpers/paths.js';
+import { CIFAR_CONFIG, CIFAR_TEACHER } from './helpers/teachers.js';
 
-const CIFAR_TEACHER = join(MODELS, 'cifar10-resnet20.onnx');
-const CIFAR_CONFIG: TeacherConfig = {
-  input: 'input',
-  output: 'output',
-  size: [32, 32],
-  mean: [0.4914, 0.4822, 0.4465],
-  std: [0.2023, 0.1994, 0.201],
-  batch: 1,
-};
 
 async function readAll(shard: string): Promise<WdsSample[]> {
   const out: WdsSample[] = [];

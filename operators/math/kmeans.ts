@@ -9,17 +9,7 @@
  */
 import { kmeans as lloyd } from 'ml-kmeans';
 import { DdpsError } from '../../models/errors.js';
-
-/** A small, fast seeded PRNG (mulberry32): uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../../models/noise.js';
 
 /** Squared Euclidean distance between row `i` of `a` and row `j` of `b` (both `dim` wide). */
 export function squaredDistance(a: Float32Array, i: number, b: Float32Array, j: number, dim: number): number {
