@@ -77,6 +77,13 @@ export function tensorSize(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
+let sessions = 0;
+
+/** Sessions created in this process: lets tests prove that a step ran no model. */
+export function sessionsCreated(): number {
+  return sessions;
+}
+
 export class OnnxModel {
   readonly inputs: TensorInfo[];
   readonly outputs: TensorInfo[];
@@ -94,6 +101,7 @@ export class OnnxModel {
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(path, sessionOptions(opts));
+      sessions++;
     } catch (cause) {
       const why = cause instanceof Error ? cause.message : String(cause);
       throw new DdpsError('BAD_MODEL', `cannot load ONNX model ${path}: ${why}`, { file: path, cause });
