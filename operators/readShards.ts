@@ -5,7 +5,7 @@
  */
 import { Observable } from 'rxjs';
 import { DdpsError } from '../models/errors.js';
-import { readSamples, sampleClass, sampleImage, type ClassMap, type ShardSpec } from '../storage/webdataset/index.js';
+import { readSamples, sampleClass, sampleImage, type ClassMap, type MemberInfo, type ShardSpec } from '../storage/webdataset/index.js';
 import { Flow } from './flow.js';
 import { skipEvent, type ErrorPolicy, type OnSkip } from './skips.js';
 import type { SampleRef } from './types.js';
@@ -23,6 +23,8 @@ export interface ReadShardsOptions {
   isDone?: (key: string) => boolean;
   onError?: ErrorPolicy;
   onSkip?: OnSkip;
+  /** Each tar member read (for progress by bytes). */
+  onMember?: (info: MemberInfo) => void;
 }
 
 export function readShards(urls: ShardSpec, opts: ReadShardsOptions = {}): Observable<RawSample> {
@@ -38,6 +40,7 @@ export function readShards(urls: ShardSpec, opts: ReadShardsOptions = {}): Obser
     const run = async (): Promise<void> => {
       const samples = readSamples(urls, {
         onError: policy,
+        ...(opts.onMember ? { onMember: opts.onMember } : {}),
         // A shard-level event has no key: the last good key is not the one at fault, and is named in the reason.
         onSkip: (info) => opts.onSkip?.(skipEvent('read', { url: info.url }, new DdpsError('BAD_SHARD', info.reason, { file: info.url }))),
       });

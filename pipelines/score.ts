@@ -11,7 +11,7 @@ import { DdpsError } from '../models/errors.js';
 import { classifierScore, type CropClassifier } from '../operators/classifierScore.js';
 import { randomPatches } from '../operators/randomPatches.js';
 import type { DiffusionModel } from '../models/diffusion.js';
-import type { ClassMap, ShardSpec } from '../storage/webdataset/index.js';
+import type { ClassMap, MemberInfo, ShardSpec } from '../storage/webdataset/index.js';
 import type { ScoreStore } from '../storage/store/index.js';
 import { batch, unbatch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
@@ -45,6 +45,8 @@ export interface ScoreRunOptions {
   /** Original short side below which an image is skipped (default patchSize / 2: at most 2x upsampling). */
   minSize?: number;
   onSkip?: (e: SkipEvent) => void;
+  /** Each tar member read: progress by bytes. */
+  onMember?: (info: MemberInfo) => void;
   timer?: StageTimer;
   /** Samples alive in the pipeline at once (default: enough to keep every worker fed). */
   window?: number;
@@ -79,6 +81,7 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
     onError: policy,
     onSkip: skipped,
     isDone: (key) => store.has(key),
+    ...(opts.onMember ? { onMember: opts.onMember } : {}),
     ...(opts.classMap ? { classMap: opts.classMap } : {}),
     ...(config.limitPerClass !== undefined ? { limitPerClass: config.limitPerClass } : {}),
   }).pipe(

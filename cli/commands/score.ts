@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import sharp from 'sharp';
@@ -127,7 +127,9 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
   });
   const classifier = config.scorer === 'classifier' ? await loadTeacher(args, command) : undefined;
   const progress = new Progress(command, process.stderr, flag(args, 'quiet'));
-  const shardIndex = new Map(shards.map((s, i) => [s, i]));
+  // Progress by bytes read: shards are streamed, so the sample total is unknown until the end.
+  const totalBytes = shards.reduce((a, s) => a + statSync(s).size, 0);
+  let bytesRead = 0;
   let done = 0;
   let skippedCount = 0;
   let fraction: number | undefined;
@@ -147,11 +149,13 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
         skippedCount++;
         progress.update({ done, skipped: skippedCount, ...(fraction !== undefined ? { fraction } : {}) });
       },
-      onSample: (s) => {
+      onMember: (m) => {
+        bytesRead += m.size + 512;
+        fraction = Math.min(1, bytesRead / Math.max(totalBytes, 1));
+      },
+      onSample: () => {
         done++;
-        // Shards are read in order: the shard of the latest sample says how far the run is.
-        fraction = (shardIndex.get(s.url) ?? 0) / shards.length;
-        progress.update({ done, skipped: skippedCount, fraction });
+        progress.update({ done, skipped: skippedCount, ...(fraction !== undefined ? { fraction } : {}) });
       },
     });
     progress.finish({ done, skipped: skippedCount, fraction: 1 });
