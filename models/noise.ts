@@ -112,51 +112,8 @@ function streamState(seed: number, key: string, index: number): [number, number,
 const TWO_PI_OVER_2_32 = (2 * Math.PI) / 4294967296;
 const INV_2_32 = 1 / 4294967296;
 
-/**
- * The first `n` standard normals of the stream (seed, key, index), as float32. Any `n` gives a
- * prefix of the same stream. `out` (length >= n) receives them in its first n entries.
- */
-export function gaussianNoise(seed: number, key: string, index: number, n: number, out?: Float32Array): Float32Array {
-  checkInteger('seed', seed, Number.MIN_SAFE_INTEGER);
-  checkInteger('index', index, 0);
-  checkInteger('length', n, 0);
-  if (out !== undefined && out.length < n) {
-    throw new DdpsError('BAD_ARGUMENT', `noise output has ${out.length} values, expected at least ${n}`);
-  }
-  const res = out === undefined ? new Float32Array(n) : out.length === n ? out : out.subarray(0, n);
-  let [s0, s1, s2, s3] = streamState(seed, key, index);
-  for (let i = 0; i < n; i += 2) {
-    // Two xoshiro128** steps, inlined: this loop must produce tens of millions of numbers a second.
-    const a = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
-    let t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = rotl(s3, 11);
-    const b = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
-    t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = rotl(s3, 11);
-    // u in (0, 1]: log never sees 0.
-    const r = Math.sqrt(-2 * Math.log((a + 1) * INV_2_32));
-    const theta = b * TWO_PI_OVER_2_32;
-    res[i] = r * Math.cos(theta);
-    if (i + 1 < n) res[i + 1] = r * Math.sin(theta);
-  }
-  return res;
-}
-
-/**
- * Uniform numbers in [0, 1) from the stream (seed, key, index): the same xoshiro128** state as
- * gaussianNoise's, so callers pick indices the noise never uses (see RANDOM_PATCH_STREAM).
- */
-export function keyedUniform(seed: number, key: string, index: number): () => number {
+/** xoshiro128** over the state of (seed, key, index): the next uint32 per call. */
+function xoshiro128(seed: number, key: string, index: number): () => number {
   checkInteger('seed', seed, Number.MIN_SAFE_INTEGER);
   checkInteger('index', index, 0);
   let [s0, s1, s2, s3] = streamState(seed, key, index);
@@ -169,8 +126,38 @@ export function keyedUniform(seed: number, key: string, index: number): () => nu
     s0 ^= s3;
     s2 ^= t;
     s3 = rotl(s3, 11);
-    return out * INV_2_32;
+    return out;
   };
+}
+
+/**
+ * The first `n` standard normals of the stream (seed, key, index), as float32 (Box-Muller on pairs of
+ * draws). Any `n` gives a prefix of the same stream. `out` (length >= n) receives them in its first n entries.
+ */
+export function gaussianNoise(seed: number, key: string, index: number, n: number, out?: Float32Array): Float32Array {
+  checkInteger('length', n, 0);
+  if (out !== undefined && out.length < n) {
+    throw new DdpsError('BAD_ARGUMENT', `noise output has ${out.length} values, expected at least ${n}`);
+  }
+  const res = out === undefined ? new Float32Array(n) : out.length === n ? out : out.subarray(0, n);
+  const next = xoshiro128(seed, key, index);
+  for (let i = 0; i < n; i += 2) {
+    // u in (0, 1]: log never sees 0.
+    const r = Math.sqrt(-2 * Math.log((next() + 1) * INV_2_32));
+    const theta = next() * TWO_PI_OVER_2_32;
+    res[i] = r * Math.cos(theta);
+    if (i + 1 < n) res[i + 1] = r * Math.sin(theta);
+  }
+  return res;
+}
+
+/**
+ * Uniform numbers in [0, 1) from the stream (seed, key, index): the same generator as gaussianNoise's,
+ * so callers pick indices the noise never uses (see RANDOM_PATCH_STREAM).
+ */
+export function keyedUniform(seed: number, key: string, index: number): () => number {
+  const next = xoshiro128(seed, key, index);
+  return () => next() * INV_2_32;
 }
 
 /** A small, fast seeded PRNG (mulberry32), uniform in [0, 1): for k-means++ and tests, not for noise. */
