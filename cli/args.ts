@@ -62,7 +62,7 @@ export function str(p: Parsed, name: string): string | undefined {
 
 export function required(p: Parsed, name: string, command: string): string {
   const v = str(p, name);
-  if (!v) throw new DdpsError('BAD_ARGUMENT', `ddps ${command}: --${name} is required`);
+  if (!v) throw new DdpsError('BAD_ARGUMENT', `--${name} is required (see ddps ${command} --help)`);
   return v;
 }
 

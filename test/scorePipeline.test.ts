@@ -288,3 +288,13 @@ test('--limit-per-class keeps the first N images of each class in shard order, a
   await again.close();
   await pack.close();
 });
+
+test('ddps score refuses a store written with another configuration, names the differences, and exits', async (t) => {
+  const world = await toyWorld();
+  const store = tempDir('ddps-mismatch-');
+  const common = ['score', '--shards', world.shards[0]!, '--model', world.pack, '--store', store, '--quiet', '--image-size', '128', '--patch-size', '56'];
+  t.is(await runCli([...common, '--timesteps', '2']).done, 'exit 0');
+  const refused = await runCli([...common, '--timesteps', '4']).done;
+  t.regex(refused, /^exit 1: .*different run: config timesteps: stored 2, given 4.*--allow-mismatch/s);
+  t.is(await runCli([...common, '--timesteps', '4', '--allow-mismatch']).done, 'exit 0');
+});

@@ -228,7 +228,7 @@ test('a store refuses another configuration or model pack unless allowed, naming
   t.regex(e!.message, /config tRange: stored \[0.1,0.7\], given \[0.2,0.7\]/);
   t.regex(e!.message, /model pack: stored toy \(digest sha256:0123abcd\), given sd15 \(digest sha256:ffff\)/);
   t.notRegex(e!.message, /imageSize|patchSize/);
-  t.regex(e!.message, /allowMismatch/);
+  t.regex(e!.message, /--allow-mismatch/);
 
   const mixed = ScoreStore.open(dir, { config: other, pack: otherPack, allowMismatch: true });
   t.is(mixed.mismatches.length, 3);

@@ -120,12 +120,26 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
   // Every image is seen once: libvips' operation cache would only hold memory.
   sharp.cache(false);
   const model = await PackPool.open(packDir, { workers, intraOpThreads: threads, dift: true, ...(providers ? { providers: parseProviders(providers) } : {}) });
-  const store = ScoreStore.open(storeDir, {
-    config: { ...config, classes: classMap.names },
-    pack: { name: model.identity.name, digest: model.identity.digest, deterministic: model.identity.conventions.deterministic },
-    allowMismatch: flag(args, 'allow-mismatch'),
-  });
-  const classifier = config.scorer === 'classifier' ? await loadTeacher(args, command) : undefined;
+  // The worker threads keep the process alive: whatever fails from here on must close the pool.
+  let store: ScoreStore;
+  let classifier: Classifier | undefined;
+  try {
+    store = ScoreStore.open(storeDir, {
+      config: { ...config, classes: classMap.names },
+      pack: { name: model.identity.name, digest: model.identity.digest, deterministic: model.identity.conventions.deterministic },
+      allowMismatch: flag(args, 'allow-mismatch'),
+    });
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
+  try {
+    classifier = config.scorer === 'classifier' ? await loadTeacher(args, command) : undefined;
+  } catch (e) {
+    await store.close();
+    await model.close();
+    throw e;
+  }
   const progress = new Progress(command, process.stderr, flag(args, 'quiet'));
   // Progress by bytes read: shards are streamed, so the sample total is unknown until the end.
   const totalBytes = shards.reduce((a, s) => a + statSync(s).size, 0);

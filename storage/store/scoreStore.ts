@@ -59,7 +59,7 @@ export class ScoreStore {
       if (mismatches.length > 0 && opts.allowMismatch !== true) {
         throw new DdpsError(
           'STORE_MISMATCH',
-          `score store ${dir} was written by a different run: ${mismatches.join('; ')}. Use another store, or allow mixing runs (allowMismatch)`,
+          `score store ${dir} was written by a different run: ${mismatches.join('; ')}. Use another store, or allow mixing runs (--allow-mismatch)`,
           { file: dir },
         );
       }
