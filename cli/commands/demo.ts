@@ -34,8 +34,8 @@ export const demo: Command = {
       // The toy images are 128 px with 45-70 px objects; two candidates per image give IPC 10 mosaics enough supply.
       '--image-size', '128', '--patch-size', '56', '--patches-per-image', '2',
     ]);
-    const { summary } = await scoreFromArgs(scoreArgs, 'demo');
-    printScoreSummary(summary, summary.scored);
+    const { summary, stored } = await scoreFromArgs(scoreArgs, 'demo');
+    printScoreSummary(summary, stored);
 
     console.log('\n2/4 clustering, ranking and selecting IPC 1 and 10 (Stages II-III, no model runs) ...');
     const budgets = await selectBudgets({ storeDir, ipcs: [1, 10], out: join(out, 'distilled'), outputSize: 224, perBudgetFolders: true });

@@ -17,8 +17,8 @@ export const distill: Command = {
     const out = required(args, 'out', 'distill');
     const storeDir = (args.values.store as string | undefined) ?? join(out, 'store');
     args.values.store = storeDir;
-    const { summary, classMap } = await scoreFromArgs(args, 'distill');
-    if (!flag(args, 'json')) printScoreSummary(summary, summary.scored);
+    const { summary, classMap, stored } = await scoreFromArgs(args, 'distill');
+    if (!flag(args, 'json')) printScoreSummary(summary, stored);
     const result = await selectBudgets({ ...budgetsFromArgs(args, 'distill', storeDir, classMap.names), perBudgetFolders: true });
     printBudgets(result);
     return 0;

@@ -101,6 +101,8 @@ export function printScoreSummary(s: ScoreSummary, stored: number): void {
 export interface ScoreCliResult {
   summary: ScoreSummary;
   storeDir: string;
+  /** Samples the store holds after the run (earlier runs' included). */
+  stored: number;
   classMap: ClassMap;
 }
 
@@ -182,7 +184,7 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
       unetPasses: summary.unetPasses,
       execution: { batchSize: num(args, 'batch-size', { integer: true, min: 1 }) ?? 4, workers, threads, providers: providers ?? 'cpu' },
     });
-    return { summary, storeDir, classMap };
+    return { summary, storeDir, classMap, stored: store.counts().samples };
   } finally {
     await store.close();
     await model.close();
@@ -204,10 +206,7 @@ export const score: Command = {
     notes: 'A re-run with the same store resumes: stored samples are passed over. Same seed + data + pack => same store,\nwhatever --batch-size or --workers.',
   },
   async run(args) {
-    const { summary, storeDir } = await scoreFromArgs(args, 'score');
-    const store = ScoreStore.open(storeDir, { readOnly: true });
-    const stored = store.counts().samples;
-    await store.close();
+    const { summary, stored } = await scoreFromArgs(args, 'score');
     if (flag(args, 'json')) console.log(JSON.stringify({ ...summary, stored }));
     else printScoreSummary(summary, stored);
     return 0;
