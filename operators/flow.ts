@@ -13,8 +13,6 @@ export interface Ticket {
 export class Flow {
   private inFlight = 0;
   private waiters: (() => void)[] = [];
-  /** Highest number of samples alive at once: what the window really cost. */
-  peak = 0;
 
   constructor(readonly window: number) {
     if (!Number.isInteger(window) || window < 1) throw new RangeError(`flow window must be a positive integer, got ${window}`);
@@ -28,7 +26,6 @@ export class Flow {
   async acquire(): Promise<Ticket> {
     while (this.inFlight >= this.window) await new Promise<void>((resolve) => this.waiters.push(resolve));
     this.inFlight++;
-    this.peak = Math.max(this.peak, this.inFlight);
     let released = false;
     return {
       release: () => {
