@@ -270,9 +270,12 @@ function shareFile(src: string, dst: string): void {
   }
 }
 
-/** Writes the tapped UNet at `target`, linking the external weight files beside it when it is elsewhere. */
-export async function ensureDiftUnet(layout: PackLayout, target: string): Promise<string> {
-  if (existsSync(target)) return target;
+/**
+ * Writes the tapped UNet at `target` (kept if it exists, unless a tensor is named), linking the external
+ * weight files beside it when it is elsewhere.
+ */
+export async function ensureDiftUnet(layout: PackLayout, target: string, tensor?: string): Promise<string> {
+  if (existsSync(target) && tensor === undefined) return target;
   const unetDir = dirname(layout.unet);
   const targetDir = dirname(target);
   mkdirSync(targetDir, { recursive: true });
@@ -283,7 +286,7 @@ export async function ensureDiftUnet(layout: PackLayout, target: string): Promis
       if (!existsSync(link)) shareFile(resolve(unetDir, f), link);
     }
   }
-  await addDiftOutput(layout.unet, { outPath: target });
+  await addDiftOutput(layout.unet, { outPath: target, ...(tensor !== undefined ? { tensor } : {}) });
   return target;
 }
 
@@ -320,6 +323,12 @@ export class Pack {
       throw new DdpsError('BAD_MODEL', `${unetPath} has no 'dift' output: delete it and let ddps write it again (ddps model dift ${dir})`, { file: unetPath });
     }
     return new Pack(layout, conventions, digest, tokenizer, alphabar, text, unet, vae, hasDift);
+  }
+
+  /** Each model's file and declared inputs and outputs, as its session reports them. */
+  get models(): Record<'text_encoder' | 'unet' | 'vae_encoder', { path: string; inputs: TensorInfo[]; outputs: TensorInfo[] }> {
+    const describe = (m: OnnxModel) => ({ path: m.path, inputs: m.inputs, outputs: m.outputs });
+    return { text_encoder: describe(this.text), unet: describe(this.unet), vae_encoder: describe(this.vae) };
   }
 
   get identity(): { name: string; digest: string; conventions: PackConventions } {

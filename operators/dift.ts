@@ -73,7 +73,9 @@ export function dift(model: DiffusionModel, opts: DiftOptions): OperatorFunction
     const bySize = new Map<string, typeof crops>();
     for (const cr of crops) {
       const k = `${cr.box[2]}x${cr.box[3]}`;
-      bySize.set(k, [...(bySize.get(k) ?? []), cr]);
+      const group = bySize.get(k);
+      if (group) group.push(cr);
+      else bySize.set(k, [cr]);
     }
     for (const group of bySize.values()) {
       const [, , cw, ch] = group[0]!.box;

@@ -1,8 +1,8 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DdpsError } from '../../models/errors.js';
-import { addDiftOutput } from '../../models/onnx/diftTap.js';
 import { Pack, diftUnetPath, ensureDiftUnet, resolveLayout, packDigest } from '../../models/pack.js';
-import { OnnxModel, type TensorInfo } from '../../models/runtime.js';
+import type { TensorInfo } from '../../models/runtime.js';
 import { flag, str } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -23,14 +23,8 @@ export const modelCheck: Command = {
     if (!dir) throw new DdpsError('BAD_ARGUMENT', 'ddps model check: give the pack folder, e.g. ddps model check ./sd15-onnx');
     const json = flag(args, 'json');
     try {
-      const layout = resolveLayout(dir);
-      const models: Record<string, { path: string; inputs: TensorInfo[]; outputs: TensorInfo[] }> = {};
-      for (const [key, path] of [['text_encoder', layout.textEncoder], ['unet', layout.unet], ['vae_encoder', layout.vaeEncoder]] as const) {
-        const m = await OnnxModel.load(path, { intraOpThreads: 1 });
-        models[key] = { path, inputs: m.inputs, outputs: m.outputs };
-        await m.release();
-      }
       const pack = await Pack.load(dir, { intraOpThreads: 1 });
+      const models = pack.models;
       const report = {
         ok: true,
         dir: resolve(dir),
@@ -82,8 +76,9 @@ export const modelDift: Command = {
     const layout = resolveLayout(dir);
     const tensor = str(args, 'tensor');
     const out = str(args, 'out') ?? diftUnetPath(layout, packDigest(dir));
-    const r = tensor ? await addDiftOutput(layout.unet, { tensor, outPath: out }) : { outPath: await ensureDiftUnet(layout, out) };
-    console.log(`wrote ${r.outPath}`);
+    const existed = existsSync(out) && tensor === undefined;
+    await ensureDiftUnet(layout, out, tensor);
+    console.log(existed ? `${out} already exists (delete it, or name --tensor, to write it again)` : `wrote ${out}`);
     return 0;
   },
 };
