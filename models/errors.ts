@@ -11,7 +11,9 @@ export type ErrorCode =
   | 'BAD_SHARD'
   | 'UNKNOWN_CLASS'
   | 'STORE_MISMATCH'
-  | 'BAD_ARGUMENT';
+  | 'BAD_ARGUMENT'
+  | 'MISSING_DEPENDENCY'
+  | 'CHILD_FAILED';
 
 export interface ErrorContext {
   file?: string;
