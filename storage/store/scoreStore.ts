@@ -9,7 +9,7 @@ import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, t
 import { openEnvironment, type StoreDbs } from './open.js';
 import { classPatches } from './patches.js';
 import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
-import { metaKey, sampleKey } from './schema.js';
+import { importKey, metaKey, sampleKey } from './schema.js';
 import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
 export type ScoreStoreOptions =
@@ -158,6 +158,17 @@ export class ScoreStore {
 
   getClassClusters(cls: number): ClassClusters | undefined {
     return getClassClusters(this.dbs, cls);
+  }
+
+  /** What was recorded when result file `id` was imported, or undefined if it never was. */
+  imported(id: string): JsonObject | undefined {
+    return this.dbs.meta.get(importKey(id)) as JsonObject | undefined;
+  }
+
+  /** Remembers that result file `id` is in the store (after its samples are committed). */
+  async recordImport(id: string, info: JsonObject): Promise<void> {
+    await this.writable();
+    await this.dbs.meta.put(importKey(id), info);
   }
 
   /** Waits for pending writes, then closes the environment. */
