@@ -2,6 +2,7 @@
  * The layers import downward only:
  *   core (shared vocabulary: errors, configuration, geometry) <- storage, models <- operators <- pipelines <- cli
  * toy (the embedded toy world) sits beside pipelines: it builds packs and shards with models and storage.
+ * queue (scale-out over BullMQ: submit, work, status) sits above pipelines and below cli.
  * `npm test` runs this check, so a change cannot quietly break it.
  */
 const layer = (name, allowed) => ({
@@ -9,7 +10,7 @@ const layer = (name, allowed) => ({
   severity: 'error',
   comment: `${name}/ may import only ${allowed.length ? allowed.join(', ') : 'nothing else of ddps'}`,
   from: { path: `^${name}/` },
-  to: { path: '^(core|storage|models|operators|pipelines|toy|cli|examples|scripts|test)/', pathNot: [`^${name}/`, ...allowed.map((a) => `^${a}/`)] },
+  to: { path: '^(core|storage|models|operators|pipelines|toy|queue|cli|examples|scripts|test)/', pathNot: [`^${name}/`, ...allowed.map((a) => `^${a}/`)] },
 });
 
 module.exports = {
@@ -20,7 +21,8 @@ module.exports = {
     layer('operators', ['core', 'storage', 'models']),
     layer('pipelines', ['core', 'storage', 'models', 'operators']),
     layer('toy', ['core', 'storage', 'models']),
-    layer('cli', ['core', 'storage', 'models', 'operators', 'pipelines', 'toy']),
+    layer('queue', ['core', 'storage', 'models', 'operators', 'pipelines']),
+    layer('cli', ['core', 'storage', 'models', 'operators', 'pipelines', 'toy', 'queue']),
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
     { name: 'not-to-test', severity: 'error', from: { pathNot: '^test/' }, to: { path: '^test/' } },
   ],

@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'STORE_MISMATCH'
   | 'BAD_ARGUMENT'
   | 'MISSING_DEPENDENCY'
-  | 'CHILD_FAILED';
+  | 'CHILD_FAILED'
+  | 'QUEUE_UNREACHABLE';
 
 export interface ErrorContext {
   file?: string;

@@ -6,13 +6,13 @@
  * Memory is bounded by the Flow window whatever the number of shards; the model runs on worker
  * threads (PackPool) while this thread decodes, batches and writes; a re-run passes over stored samples.
  */
-import { concat, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
+import { concat, defer, fromEvent, ignoreElements, lastValueFrom, map, NEVER, type Observable, type OperatorFunction, pipe, takeUntil, tap } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import { classifierScore, type CropClassifier } from '../operators/classifierScore.js';
 import { randomPatches } from '../operators/randomPatches.js';
-import type { DiffusionModel } from '../models/diffusion.js';
+import type { DiffusionModel, PackIdentity as ModelIdentity } from '../models/diffusion.js';
 import type { ClassMap, MemberInfo, ShardSpec } from '../storage/webdataset/index.js';
-import type { ScoreStore } from '../storage/store/index.js';
+import type { JsonObject, PackIdentity, ScoreStore } from '../storage/store/index.js';
 import { batch, unbatch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { dift } from '../operators/dift.js';
@@ -52,6 +52,16 @@ export interface ScoreRunOptions {
   window?: number;
   /** The teacher, for config.scorer 'classifier'. */
   classifier?: CropClassifier;
+}
+
+/** The configuration a score store records for a run: the knobs plus the class names, which the prompts are made of. */
+export function scoreStoreConfig(config: ScoreConfig, labels: readonly string[]): JsonObject {
+  return { ...config, classes: [...labels] };
+}
+
+/** The pack a score store records: what makes it the same pack (digest), its name, and whether it scores deterministically. */
+export function scoreStorePack(identity: ModelIdentity): PackIdentity {
+  return { name: identity.name, digest: identity.digest, deterministic: identity.conventions.deterministic };
 }
 
 export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
@@ -114,8 +124,12 @@ export interface ScoreSummary {
   unetPasses: number;
 }
 
-/** Runs the pipeline to the end; `onSample` sees each stored sample (for progress). */
-export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSummary) => void }): Promise<ScoreSummary> {
+/**
+ * Runs the pipeline to the end; `onSample` sees each stored sample (for progress). When `signal`
+ * aborts, the run stops taking samples (those stored stay) and throws the signal's reason.
+ */
+export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSummary) => void; signal?: AbortSignal }): Promise<ScoreSummary> {
+  opts.signal?.throwIfAborted();
   const timer = opts.timer ?? new StageTimer();
   const skipped: SkipEvent[] = [];
   let scored = 0;
@@ -129,6 +143,7 @@ export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSu
         opts.onSkip?.(e);
       },
     }).pipe(
+      takeUntil(opts.signal ? fromEvent(opts.signal, 'abort') : NEVER),
       tap((s) => {
         scored++;
         opts.onSample?.(s);
@@ -136,6 +151,7 @@ export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSu
     ),
     { defaultValue: undefined },
   );
+  opts.signal?.throwIfAborted();
   const stages = mergeReports([timer.report(), await opts.model.stats()]);
   return { scored, skipped, seconds: (performance.now() - t0) / 1000, stages, unetPasses: (stages.unet?.items ?? 0) + (stages.dift?.items ?? 0) };
 }

@@ -7,7 +7,7 @@ import { DdpsError } from '../../core/errors.js';
 import { PackPool } from '../../models/packPool.js';
 import { parseProviders } from '../../models/runtime.js';
 import type { SkipEvent } from '../../operators/skips.js';
-import { runScore, type ScoreSummary } from '../../pipelines/score.js';
+import { runScore, scoreStoreConfig, scoreStorePack, type ScoreSummary } from '../../pipelines/score.js';
 import { resolveScoreConfig, type ScoreConfig } from '../../core/config.js';
 import { ScoreStore } from '../../storage/store/index.js';
 import { expandShards, loadClassMap, type ClassMap } from '../../storage/webdataset/index.js';
@@ -127,8 +127,8 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
   let classifier: Classifier | undefined;
   try {
     store = ScoreStore.open(storeDir, {
-      config: { ...config, classes: classMap.names },
-      pack: { name: model.identity.name, digest: model.identity.digest, deterministic: model.identity.conventions.deterministic },
+      config: scoreStoreConfig(config, classMap.names),
+      pack: scoreStorePack(model.identity),
       allowMismatch: flag(args, 'allow-mismatch'),
     });
   } catch (e) {
