@@ -5,18 +5,19 @@
 import { isDdpsError } from '../core/errors.js';
 import { helpText, parseCommand } from './args.js';
 import type { Command } from './command.js';
+import { merge } from './commands/merge.js';
+import { queueDrainCommand, queueRetryCommand, queueStatusCommand, scoreOrSubmit, worker } from './commands/queue.js';
 import { modelCheck, modelDift } from './commands/model.js';
 import { demo } from './commands/demo.js';
 import { distill } from './commands/distill.js';
 import { inspect } from './commands/inspect.js';
 import { relabel } from './commands/relabel.js';
 import { report } from './commands/report.js';
-import { score } from './commands/score.js';
 import { select } from './commands/select.js';
 import { tokenize } from './commands/tokenize.js';
 import { toy } from './commands/toy.js';
 
-const COMMANDS: Command[] = [demo, distill, score, select, relabel, report, inspect, modelCheck, modelDift, tokenize, toy];
+const COMMANDS: Command[] = [demo, distill, scoreOrSubmit, select, relabel, report, inspect, merge, worker, queueStatusCommand, queueRetryCommand, queueDrainCommand, modelCheck, modelDift, tokenize, toy];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.spec.name.length)) + 2;

@@ -86,6 +86,8 @@ export interface FailedShard {
 export interface SubmitSummary {
   digest: string;
   shards: number;
+  /** Shard jobs this submission added (0 when the queue held them all: submitting again adds nothing). */
+  added: number;
   /** Shards whose results are in the store. */
   stored: number;
   failed: FailedShard[];
@@ -239,6 +241,7 @@ export async function submitRun(opts: SubmitOptions): Promise<SubmitSummary> {
     const summary: SubmitSummary = {
       digest: spec.digest,
       shards: views.length,
+      added,
       stored: views.filter((v) => v.state === 'completed' && store?.imported(v.id) !== undefined).length,
       failed: views.filter((v) => v.state === 'failed').map((v) => ({ shard: v.shard, reason: v.failedReason ?? 'unknown', attempts: v.attemptsMade })),
       removed: views.filter((v) => v.state === 'missing').map((v) => spec.shards[ids.indexOf(v.id)]!),

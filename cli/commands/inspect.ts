@@ -1,5 +1,5 @@
 import { DdpsError } from '../../core/errors.js';
-import { ScoreStore } from '../../storage/store/index.js';
+import { ScoreStore, storeDigest } from '../../storage/store/index.js';
 import { flag, required, str } from '../args.js';
 import type { Command } from '../command.js';
 
@@ -14,12 +14,13 @@ export const inspect: Command = {
   spec: {
     name: 'inspect',
     summary: 'what a score store holds: configuration, counts per class, skipped samples, one sample in detail',
-    usage: 'ddps inspect --store <dir> [--json] [--list] [--sample KEY]',
+    usage: 'ddps inspect --store <dir> [--json] [--list] [--sample KEY] [--digest]',
     options: {
       store: { type: 'string', value: '<dir>', help: 'the score store' },
       json: { type: 'boolean', help: 'print one JSON object' },
       list: { type: 'boolean', help: 'print the stored sample keys, one per line' },
       sample: { type: 'string', value: '<key>', help: 'one sample: score map, patches (boxes in resized and original pixels), feature norms' },
+      digest: { type: 'boolean', help: 'a digest of what scoring stored, whatever order it was written in (equal digests: the same samples, bit for bit)' },
     },
   },
   async run(args) {
@@ -27,6 +28,10 @@ export const inspect: Command = {
     try {
       const json = flag(args, 'json');
       const key = str(args, 'sample');
+      if (flag(args, 'digest')) {
+        console.log(storeDigest(store));
+        return 0;
+      }
       if (flag(args, 'list')) {
         for (const k of store.keys()) console.log(k);
         return 0;
