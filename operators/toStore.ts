@@ -5,7 +5,7 @@
  */
 import type { OperatorFunction } from 'rxjs';
 import { latentSize } from '../core/geometry.js';
-import type { ScoreStore } from '../storage/store/index.js';
+import type { SampleRecord } from '../storage/store/index.js';
 import { release } from './flow.js';
 import { mapOrdered } from './mapOrdered.js';
 import type { StageTimer } from '../models/stageTimer.js';
@@ -32,7 +32,12 @@ export function toRecord(it: Featured) {
   };
 }
 
-export function toStore(store: ScoreStore, timer?: StageTimer): OperatorFunction<Featured[], StoredSummary[]> {
+/** Where scored samples go: a ScoreStore, or anything that takes them the same way (a result file). */
+export interface SampleSink {
+  putSample(rec: SampleRecord): Promise<void>;
+}
+
+export function toStore(store: SampleSink, timer?: StageTimer): OperatorFunction<Featured[], StoredSummary[]> {
   return mapOrdered(async (items: Featured[]) => {
     try {
       // One transaction per sample, committed together: lmdb-js batches concurrent writes into one sync.

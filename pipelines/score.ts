@@ -12,7 +12,7 @@ import { classifierScore, type CropClassifier } from '../operators/classifierSco
 import { randomPatches } from '../operators/randomPatches.js';
 import type { DiffusionModel, PackIdentity as ModelIdentity } from '../models/diffusion.js';
 import type { ClassMap, MemberInfo, ShardSpec } from '../storage/webdataset/index.js';
-import type { JsonObject, PackIdentity, ScoreStore } from '../storage/store/index.js';
+import type { JsonObject, PackIdentity, SkippedRecord } from '../storage/store/index.js';
 import { batch, unbatch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { dift } from '../operators/dift.js';
@@ -24,15 +24,22 @@ import { readShards } from '../operators/readShards.js';
 import { resize } from '../operators/resize.js';
 import { skipEvent, type ErrorPolicy, type SkipEvent } from '../operators/skips.js';
 import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.js';
-import { toStore, type StoredSummary } from '../operators/toStore.js';
+import { toStore, type SampleSink, type StoredSummary } from '../operators/toStore.js';
 import type { Encoded, Patched, SampleRef } from '../operators/types.js';
 import type { ScoreConfig } from '../core/config.js';
 import { UNET_ALIGN } from '../core/geometry.js';
 
+/** What the pipeline writes into: a ScoreStore, or a result file that takes samples the same way (queue workers). */
+export interface ScoreSink extends SampleSink {
+  /** True when the sample is already scored there: it is passed over (resume). */
+  has(key: string): boolean;
+  putSkipped(rec: SkippedRecord): Promise<void>;
+}
+
 export interface ScoreRunOptions {
   shards: ShardSpec;
   model: DiffusionModel;
-  store: ScoreStore;
+  store: ScoreSink;
   config: ScoreConfig;
   /** Class index -> prompt label. */
   labels: readonly string[];
@@ -75,7 +82,10 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   // Skips are reported from inside operators that cannot wait; their writes are awaited before the end.
   const skipWrites: Promise<void>[] = [];
   const skipped = (e: SkipEvent): void => {
-    skipWrites.push(store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code }));
+    const write = store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code });
+    // Awaited at the end; a run stopped early (aborted, failed) never gets there and must not leave it unhandled.
+    write.catch(() => undefined);
+    skipWrites.push(write);
     opts.onSkip?.(e);
   };
   const drop =

@@ -1,22 +1,22 @@
 /**
- * One shard job's work, the same pipeline as a local `ddps score` (pipelines/score.ts): the shard is
- * scored into a private score store on this machine's disk, and once every sample is in, the store's
- * records become one result file in the shared results folder (renamed into place complete). LMDB is
- * never shared; the submitter imports the file into the one store.
+ * One shard job's work, the same pipeline as a local `ddps score` (pipelines/score.ts), written
+ * straight into a result file in the shared results folder instead of a store. The file takes its
+ * final name only once every sample is in it (and only if the job still holds its lock), so the
+ * submitter never sees half of one; LMDB is never shared, the submitter imports the file.
  *
  * A shard that cannot be read as a whole (missing on this machine, corrupt, truncated) fails the job
  * instead of being recorded as skipped: the next try may run on a machine that reads it, and a shard
  * that stays unreadable ends failed with that reason. Bad samples follow the run's error policy.
  */
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { DdpsError, type ErrorCode } from '../core/errors.js';
 import type { DiffusionModel } from '../models/diffusion.js';
 import { subtractReport } from '../models/stageTimer.js';
 import type { CropClassifier } from '../operators/classifierScore.js';
 import type { SkipEvent } from '../operators/skips.js';
 import { runScore } from '../pipelines/score.js';
-import { ScoreStore, storeRecords, writeRecordFile, type RunIdentity } from '../storage/store/index.js';
+import { RecordFileWriter, type RunIdentity } from '../storage/store/index.js';
 import { classMapFrom } from '../storage/webdataset/index.js';
 import type { RunSpec, ShardProgress, ShardResult } from './spec.js';
 
@@ -34,8 +34,6 @@ export interface ShardWork {
   batchSize: number;
   /** Model calls in flight (the PackPool's worker count). */
   concurrency: number;
-  /** Where the private store lives while the shard is scored (a local disk). */
-  scratch: string;
   worker: string;
   /** Aborted when the job's lock is lost: the run stops and no result file appears. */
   signal?: AbortSignal;
@@ -43,13 +41,11 @@ export interface ShardWork {
 }
 
 export async function scoreShard(w: ShardWork): Promise<ShardResult> {
-  const dir = await mkdtemp(join(w.scratch, 'ddps-shard-'));
-  let store: ScoreStore | undefined;
+  // A named pipe has no size: progress then counts samples without a fraction.
+  const size = (await stat(w.shard)).size;
+  const classMap = classMapFrom(w.spec.classes, `run ${w.spec.digest}`);
+  const file = await RecordFileWriter.open(join(w.results, `${w.stem}.%d.tar`), w.identity, { number: w.number });
   try {
-    store = ScoreStore.open(dir, { config: w.identity.config, pack: w.identity.pack });
-    // A named pipe has no size: progress then counts samples without a fraction.
-    const size = (await stat(w.shard)).size;
-    const classMap = classMapFrom(w.spec.classes, `run ${w.spec.digest}`);
     let bytes = 0;
     let done = 0;
     let skipped = 0;
@@ -59,7 +55,7 @@ export async function scoreShard(w: ShardWork): Promise<ShardResult> {
     const summary = await runScore({
       shards: [w.shard],
       model: w.model,
-      store,
+      store: file,
       config: w.spec.config,
       labels: classMap.names,
       classMap,
@@ -82,22 +78,19 @@ export async function scoreShard(w: ShardWork): Promise<ShardResult> {
       },
     });
     if (shardFault) throw new DdpsError(shardFault.code as ErrorCode, shardFault.reason, { file: w.shard });
+    w.signal?.throwIfAborted();
+    const path = await file.close();
     const stages = subtractReport(summary.stages, before);
-    const written = await writeRecordFile(join(w.results, `${w.stem}.%d.tar`), w.identity, storeRecords(store), {
-      number: w.number,
-      ...(w.signal ? { signal: w.signal } : {}),
-    });
     return {
-      file: written.path.slice(written.path.lastIndexOf('/') + 1),
-      scored: written.scored,
-      skipped: written.skipped,
+      file: basename(path),
+      ...file.counts,
       seconds: summary.seconds,
       unetPasses: (stages.unet?.items ?? 0) + (stages.dift?.items ?? 0),
       stages,
       worker: w.worker,
     };
-  } finally {
-    await store?.close();
-    await rm(dir, { recursive: true, force: true });
+  } catch (e) {
+    await file.abort();
+    throw e;
   }
 }

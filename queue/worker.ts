@@ -9,7 +9,7 @@
  * folder is not the submitter's) fails that try, so the shard goes to another worker, and stops.
  */
 import { existsSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'bullmq';
 import { DdpsError } from '../core/errors.js';
@@ -40,8 +40,6 @@ export interface WorkerOptions {
   jobs?: number;
   /** The results folder on this machine (default: the run's path, which must then be the same folder here). */
   results?: string;
-  /** Where each shard's private store lives while it is scored (default: the OS temp folder). */
-  scratch?: string;
   lock?: Partial<LockSettings>;
   /** This worker's name in status and job records (default host:pid). */
   name?: string;
@@ -198,7 +196,6 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerHandle> {
         ...(classifier ? { classifier } : {}),
         batchSize: opts.batchSize ?? 4,
         concurrency: opts.workers ?? 1,
-        scratch: opts.scratch ?? tmpdir(),
         worker: name,
         ...(signal ? { signal } : {}),
         onProgress: (p) => progress.update(p),

@@ -7,6 +7,7 @@
  *   - busy time per stage; UNet passes per image
  *   - peak RSS scoring 5 shards over 1 shard (separate processes)
  *   - selection latency for IPC 10/50/100 over all classes
+ *   - scale-out through the queue (benchQueue.ts): 1 worker vs direct, 2 workers vs 1
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { ScoreStore } from '../storage/store/index.js';
 import { expandShards, loadClassMap } from '../storage/webdataset/index.js';
 import { timestepGrid } from '../models/schedule.js';
 import { rankStore, selectFromStore } from '../pipelines/rank.js';
+import { queueBench } from './benchQueue.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SHARED = process.env.DDPS_SHARED ?? resolve(REPO, '../shared');
@@ -127,4 +129,6 @@ for (const ipc of [10, 50, 100]) {
 }
 await selStore.close();
 
-console.log(JSON.stringify({ samplesPerSec: tiny1.scored / tiny1.seconds, samplesPerSec2Workers: tiny2.scored / tiny2.seconds, toySamplesPerSec: toy1.scored / toy1.seconds, toySamplesPerSec2Workers: toy2.scored / toy2.seconds, efficiency, rssRatio, rssMB: [rss1.maxRssMB, rss5.maxRssMB], selectMs, unetPassesPerImage, stages: tiny1.stages }));
+const queue = await queueBench(row);
+
+console.log(JSON.stringify({ queue, samplesPerSec: tiny1.scored / tiny1.seconds, samplesPerSec2Workers: tiny2.scored / tiny2.seconds, toySamplesPerSec: toy1.scored / toy1.seconds, toySamplesPerSec2Workers: toy2.scored / toy2.seconds, efficiency, rssRatio, rssMB: [rss1.maxRssMB, rss5.maxRssMB], selectMs, unetPassesPerImage, stages: tiny1.stages }));

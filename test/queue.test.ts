@@ -5,20 +5,18 @@
  * a worker that loses its lock publishes nothing. Waits are on states, never on durations.
  */
 import test from 'ava';
-import { constants, copyFileSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { resolveScoreConfig } from '../core/config.js';
 import { PackPool } from '../models/packPool.js';
 import { runScore, scoreStoreConfig, scoreStorePack } from '../pipelines/score.js';
 import { drainQueue, parseQueueUrl, queueStatus, redactUrl, retryFailed, runSpec, runWorker, shardJobId, ShardQueue, submitRun, type SubmitOptions, type WorkerEvent } from '../queue/index.js';
 import { ScoreStore, storeDigest } from '../storage/store/index.js';
-import { loadClassMap, readSamples } from '../storage/webdataset/index.js';
+import { loadClassMap } from '../storage/webdataset/index.js';
 import { ensureToyWorld, type ToyWorld } from '../toy/index.js';
 import { tempDir } from './helpers/paths.js';
+import { HeldShard } from './helpers/heldShard.js';
 import { startRedis, type RedisServer } from './helpers/redis.js';
 import { TOY_SCORE } from './helpers/toyWorld.js';
 import { waitFor } from './helpers/waitFor.js';
@@ -191,68 +189,55 @@ test.serial('drain removes the waiting shards; drain everything leaves an empty 
   t.deepEqual((await queueStatus(redis.url, { name: queueName })).runs, []);
 });
 
-/**
- * Drains a named pipe for the one writer that may open it: a hold on that writer until started, and
- * never anyone left blocked whether the writer comes or not.
- */
-function pipeReader(path: string): { stop(): Promise<void> } {
-  let settled = false;
-  const reading = (async () => {
-    const fh = await open(path, 'r');
-    for await (const _ of fh.createReadStream()) continue;
-  })().finally(() => (settled = true));
-  return {
-    async stop() {
-      // A reader still blocked in open() waits for a writer: be that writer, then close.
-      while (!settled) {
-        await open(path, constants.O_WRONLY | constants.O_NONBLOCK).then((fh) => fh.close(), () => sleep(10));
-      }
-      await reading.catch(() => undefined);
-    },
-  };
-}
-
-test.serial('a worker that loses its lock on a shard publishes nothing for it; the shard is scored again and stored once', async (t) => {
+test.serial('a worker that loses its lock mid-shard stops and publishes nothing for it; the shard is scored again and stored once', async (t) => {
   const { queueName, dir } = fresh('lost-lock');
-  const shards = world.shards.slice(0, 2);
+  const shards = world.shards.slice(0, 2).map((s, i) => {
+    const copy = join(dir, `shard-${i}.tar`);
+    copyFileSync(s, copy);
+    return copy;
+  });
   const opts = await options(queueName, dir, shards);
-  const held = shardJobId(runSpec(opts).digest, shards[0]!);
-  let samples = 0;
-  for await (const _ of readSamples(shards[0]!)) samples++;
-  // The first try's result file is written as `<name>.tmp`: a named pipe there holds the worker when it publishes.
-  mkdirSync(opts.results, { recursive: true });
-  const pipe = join(opts.results, `${held}.1.tar.tmp`);
-  execFileSync('mkfifo', [pipe]);
+  const id = shardJobId(runSpec(opts).digest, shards[0]!);
+  // Held before its end-of-archive blocks: every sample but the last reaches the pipeline (a batch of 4 fills).
+  const bytes = readFileSync(world.shards[0]!);
+  const held = new HeldShard(shards[0]!, bytes, bytes.length - 1024);
   const events: WorkerEvent[] = [];
-  const worker = await runWorker({ queue: redis.url, queueName, lock: LOCK, onEvent: (e) => events.push(e) });
-  const reader = { stop: async () => undefined };
+  const worker = await runWorker({
+    queue: redis.url,
+    queueName,
+    lock: LOCK,
+    onEvent: (e) => {
+      events.push(e);
+      // Before the worker can take the shard again, the path becomes the plain shard file.
+      if (e.type === 'lost-lock') held.detach();
+    },
+  });
   try {
     const run = submitRun(opts);
     const q = await ShardQueue.open(redis.url, { name: queueName });
     const client = new Redis(parseQueueUrl(redis.url).options);
     try {
-      await waitFor('every sample of the held shard scored', async () => (await q.views([held]))[0]!.progress?.done === samples);
+      await waitFor('the first try mid-way through the held shard', async () => held.held && ((await q.views([id]))[0]!.progress?.done ?? 0) >= 1);
       // What an expired lock looks like to its worker: the key is gone when it renews.
-      t.is(await client.del(`ddps:${queueName}:${held}:lock`), 1);
-      await waitFor('the failed renewal', () => events.some((e) => e.type === 'error' && e.message.includes(`could not renew lock for job ${held}`)));
+      t.is(await client.del(`ddps:${queueName}:${id}:lock`), 1);
+      const summary = await run;
+      t.like(summary, { stored: 2, failed: [] });
     } finally {
       client.disconnect();
       await q.close();
     }
-    Object.assign(reader, pipeReader(pipe));
-    const summary = await run;
-    t.like(summary, { stored: 2, failed: [] });
     const store = ScoreStore.open(opts.store, { readOnly: true });
-    t.like(store.imported(held), { file: `${held}.2.tar` });
+    t.like(store.imported(id), { file: `${id}.2.tar` });
     t.is(storeDigest(store), (await localDigest(shards)).digest);
     await store.close();
     const seen = events.flatMap((e) => (e.type === 'lost-lock' || e.type === 'finished' ? [`${e.type} ${e.shard}`] : []));
     t.deepEqual(seen.filter((x) => x.startsWith('lost-lock')), [`lost-lock ${shards[0]}`]);
     t.deepEqual(seen.filter((x) => x.startsWith('finished')).sort(), [`finished ${shards[0]}`, `finished ${shards[1]}`]);
     t.true(seen.indexOf(`lost-lock ${shards[0]}`) < seen.indexOf(`finished ${shards[0]}`));
-    t.deepEqual(readdirSync(opts.results).filter((f) => f.endsWith('.tar')), []);
+    // Neither the first try's file nor its temporary is left.
+    t.deepEqual(readdirSync(opts.results).filter((f) => f.startsWith(`${id}.1.`)), []);
   } finally {
-    await reader.stop();
+    await held.stop();
     await worker.close();
   }
 });

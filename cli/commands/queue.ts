@@ -121,7 +121,6 @@ export const worker: Command = {
       'batch-size': { type: 'string', value: 'N', help: 'images per model call', default: '4' },
       jobs: { type: 'string', value: 'N', help: "shards scored at once (2 overlaps one shard's tail with the next one's start)", default: '1' },
       results: { type: 'string', value: '<dir>', help: "this machine's path of the results folder (default: the submitter's path)" },
-      scratch: { type: 'string', value: '<dir>', help: "a local folder for each shard's private store while it is scored (default: the OS temp folder)" },
       'lock-duration': { type: 'string', value: 'seconds', help: "how long this worker's lock on a shard lasts unrenewed (renewed every half of it)", default: String(DEFAULT_LOCK_SETTINGS.lockDuration / 1000) },
       'stalled-interval': { type: 'string', value: 'seconds', help: 'how often shards whose worker died are looked for and put back', default: String(DEFAULT_LOCK_SETTINGS.stalledInterval / 1000) },
       'max-stalled-count': { type: 'string', value: 'N', help: 'times a shard may lose its worker before it ends failed', default: String(DEFAULT_LOCK_SETTINGS.maxStalledCount) },
@@ -129,7 +128,7 @@ export const worker: Command = {
       quiet: { type: 'boolean', help: 'no log lines' },
     },
     notes: [
-      'A shard is scored into a private store in --scratch, then published as one result file in the results folder;',
+      'A shard is scored into one result file in the results folder, which gets its final name when complete;',
       'the submitter imports it. A worker that dies mid-shard (kill -9, a lost machine) loses its lock; about',
       '--lock-duration + --stalled-interval later another worker takes the shard over. Ctrl-C once: finish the',
       'shards in hand, then stop; twice: stop now (those shards go back to the queue when their lock expires).',
@@ -140,7 +139,6 @@ export const worker: Command = {
     const threads = num(args, 'threads', { integer: true, min: 1 });
     const quiet = flag(args, 'quiet');
     const results = str(args, 'results');
-    const scratch = str(args, 'scratch');
     const model = str(args, 'model');
     const name = str(args, 'name');
     sharp.cache(false);
@@ -154,7 +152,6 @@ export const worker: Command = {
       batchSize: num(args, 'batch-size', { integer: true, min: 1 })!,
       jobs: num(args, 'jobs', { integer: true, min: 1 })!,
       ...(results ? { results } : {}),
-      ...(scratch ? { scratch } : {}),
       ...(name ? { name } : {}),
       lock: {
         lockDuration: seconds(args, 'lock-duration', 0.1)!,

@@ -3,4 +3,4 @@ export type { RunIdentity } from './meta.js';
 export type * from './types.js';
 export { storeDigest } from './digest.js';
 export { mergeStores, type MergeSummary } from './merge.js';
-export { importRecordFile, importRecords, openRecordFile, storeRecords, writeRecordFile, type ImportCounts, type StoreRecord } from './records.js';
+export { importRecordFile, importRecords, openRecordFile, RecordFileWriter, storeRecords, writeRecordFile, type ImportCounts, type StoreRecord } from './records.js';

@@ -9,12 +9,13 @@
  *
  * A result file is a WebDataset tar (written by ShardWriter: deterministic, fsynced, renamed into
  * place, so a reader never sees half of one): first the sample `run` holding the run identity as
- * `run.json`, then one sample per record, `<n>.sample` (schema.ts's encodeSampleRecord) or
- * `<n>.skip` (JSON).
+ * `run.json`, then one sample per record in the order written, `<n>.sample` (schema.ts's
+ * encodeSampleRecord) or `<n>.skip` (JSON).
  */
 import { DdpsError } from '../../core/errors.js';
 import { readSamples, ShardWriter, type WdsSample } from '../webdataset/index.js';
 import { describeMismatch, type RunIdentity } from './meta.js';
+import { validateSample } from './samples.js';
 import { decodeSampleRecord, encodeSampleRecord } from './schema.js';
 import type { ScoreStore } from './scoreStore.js';
 import type { SampleRecord, SkippedRecord } from './types.js';
@@ -63,39 +64,80 @@ export async function importRecords(store: ScoreStore, records: Iterable<StoreRe
 const RUN_KEY = 'run';
 
 /**
- * Writes `records` as one result file named by `pattern` (one `%d`, replaced by `number`) and returns
- * its path. The file gets its final name only once complete and on disk; when `signal` aborts first,
- * nothing is left behind and the signal's reason is thrown.
+ * A result file being written, taking samples the way a store does (has, putSample, putSkipped), so
+ * the scoring pipeline can write a shard straight into it. The file is `pattern` (one `%d`, replaced
+ * by `number`) and gets that name only in close(), complete and on disk; abort() leaves nothing.
  */
+export class RecordFileWriter {
+  private n = 0;
+  /** Samples written: a key seen again is passed over, as a store passes over what it holds. */
+  private readonly scoredKeys = new Set<string>();
+  readonly counts: ImportCounts = { scored: 0, skipped: 0 };
+
+  private constructor(private readonly writer: ShardWriter) {}
+
+  static async open(pattern: string, identity: RunIdentity, opts: { number?: number } = {}): Promise<RecordFileWriter> {
+    const writer = new ShardWriter(pattern, { maxcount: Number.MAX_SAFE_INTEGER, maxsize: Number.MAX_SAFE_INTEGER, startShard: opts.number ?? 0 });
+    try {
+      await writer.write({ __key__: RUN_KEY, json: { config: identity.config, pack: identity.pack } });
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    return new RecordFileWriter(writer);
+  }
+
+  has(key: string): boolean {
+    return this.scoredKeys.has(key);
+  }
+
+  async putSample(rec: SampleRecord): Promise<void> {
+    validateSample(rec);
+    this.scoredKeys.add(rec.key);
+    this.counts.scored++;
+    await this.writer.write({ __key__: this.nextKey(), sample: encodeSampleRecord(rec) });
+  }
+
+  async putSkipped(rec: SkippedRecord): Promise<void> {
+    this.counts.skipped++;
+    await this.writer.write({ __key__: this.nextKey(), skip: rec });
+  }
+
+  /** Gives the file its final name; returns it. */
+  async close(): Promise<string> {
+    const [path] = await this.writer.close();
+    return path!;
+  }
+
+  /** Drops the file: nothing of it is left. */
+  abort(): Promise<void> {
+    return this.writer.abort();
+  }
+
+  private nextKey(): string {
+    return String(this.n++).padStart(9, '0');
+  }
+}
+
+/** Writes `records` (a store's, say) as one result file; see RecordFileWriter. When `signal` aborts first, nothing is left and its reason is thrown. */
 export async function writeRecordFile(
   pattern: string,
   identity: RunIdentity,
   records: Iterable<StoreRecord>,
   opts: { number?: number; signal?: AbortSignal } = {},
 ): Promise<{ path: string } & ImportCounts> {
-  const writer = new ShardWriter(pattern, { maxcount: Number.MAX_SAFE_INTEGER, maxsize: Number.MAX_SAFE_INTEGER, startShard: opts.number ?? 0 });
-  const counts: ImportCounts = { scored: 0, skipped: 0 };
+  const file = await RecordFileWriter.open(pattern, identity, opts);
   try {
-    await writer.write({ __key__: RUN_KEY, json: { config: identity.config, pack: identity.pack } });
-    let n = 0;
     for (const r of records) {
       opts.signal?.throwIfAborted();
-      const key = String(n++).padStart(9, '0');
-      if ('sample' in r) {
-        await writer.write({ __key__: key, sample: encodeSampleRecord(r.sample) });
-        counts.scored++;
-      } else {
-        await writer.write({ __key__: key, skip: r.skip });
-        counts.skipped++;
-      }
+      await ('sample' in r ? file.putSample(r.sample) : file.putSkipped(r.skip));
     }
     opts.signal?.throwIfAborted();
   } catch (e) {
-    await writer.abort();
+    await file.abort();
     throw e;
   }
-  const [path] = await writer.close();
-  return { path: path!, ...counts };
+  return { path: await file.close(), ...file.counts };
 }
 
 function toRecord(s: WdsSample, path: string): StoreRecord {

@@ -15,6 +15,7 @@ export class HeldShard {
   held = false;
   private served = 0;
   private stopping = false;
+  private detached = false;
   private settled = false;
   /** What the held reader gets once it is held: the rest (true) or nothing (false); undecided until told. */
   private decision?: boolean;
@@ -48,6 +49,7 @@ export class HeldShard {
       } finally {
         await fh.close().catch(() => undefined);
       }
+      if (this.stopping) break;
       await this.readerGone();
     }
   }
@@ -79,7 +81,22 @@ export class HeldShard {
     this.resume?.(this.decision);
   }
 
+  /**
+   * At once, while a reader is held: that reader is dropped and the path becomes the plain shard file,
+   * so no later reader can meet the held one on the pipe. Synchronous, for event handlers that must act
+   * before anything else runs.
+   */
+  detach(): void {
+    if (!this.held) throw new Error(`HeldShard ${this.path}: detach() needs a held reader`);
+    this.stopping = true;
+    this.detached = true;
+    this.decide(false);
+    rmSync(this.path, { force: true });
+    writeFileSync(this.path, this.bytes);
+  }
+
   async stop(): Promise<void> {
+    if (this.detached) return this.loop;
     this.stopping = true;
     this.decide(false);
     // A writer blocked in open() waits for a reader: be that reader, then close.
