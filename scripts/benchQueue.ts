@@ -7,8 +7,9 @@
  *     one `ddps score` process (the same scoring process count; the submitter only imports);
  *   - 2 workers / 1 worker: two `ddps worker` processes against one, through the queue.
  *
- * Throughput is samples over wall seconds, workers and submitter started together. Each figure is the
- * best of two runs (the machine may be shared).
+ * Throughput is samples over wall seconds, from starting the processes (workers and submitter together)
+ * to the last import, so process start-up and model loading count on both sides. The three setups run
+ * in turn, three rounds, and each figure is its best round: a shared machine's load drifts over all.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,7 +22,7 @@ import { startRedis } from './redisServer.js';
 
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/ddps.js');
 const ONE_THREAD = ['--threads', '1'];
-const RUNS = 2;
+const ROUNDS = 3;
 
 export interface QueueBench {
   samples: number;
@@ -81,25 +82,22 @@ async function queued(shards: string, pack: string, dir: string, workers: number
   }
 }
 
-async function best(n: number, f: () => Promise<number>): Promise<number> {
-  let top = 0;
-  for (let i = 0; i < n; i++) top = Math.max(top, await f());
-  return top;
-}
-
 export async function queueBench(row: (k: string, v: string) => void): Promise<QueueBench> {
   const dir = mkdtempSync(join(tmpdir(), 'ddps-bench-queue-'));
   try {
     const world = await ensureToyWorld({ dir: join(dir, 'toy'), perClass: 48, shards: 8 });
     const shards = world.shards.join('::');
     let samples = 0;
-    const directPerSec = await best(RUNS, async () => {
-      const r = await direct(shards, world.pack, dir);
-      samples = r.samples;
-      return r.perSec;
-    });
-    const queue1PerSec = await best(RUNS, () => queued(shards, world.pack, dir, 1));
-    const queue2PerSec = await best(RUNS, () => queued(shards, world.pack, dir, 2));
+    let directPerSec = 0;
+    let queue1PerSec = 0;
+    let queue2PerSec = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const d = await direct(shards, world.pack, dir);
+      samples = d.samples;
+      directPerSec = Math.max(directPerSec, d.perSec);
+      queue1PerSec = Math.max(queue1PerSec, await queued(shards, world.pack, dir, 1));
+      queue2PerSec = Math.max(queue2PerSec, await queued(shards, world.pack, dir, 2));
+    }
     const result = { samples, directPerSec, queue1PerSec, queue2PerSec, queueVsDirect: queue1PerSec / directPerSec, twoVsOne: queue2PerSec / queue1PerSec };
     row(`toy world, ${samples} images, direct ddps score: samples/s`, directPerSec.toFixed(2));
     row('  through the queue, 1 worker: samples/s', queue1PerSec.toFixed(2));

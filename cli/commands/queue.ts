@@ -182,52 +182,60 @@ export const worker: Command = {
   },
 };
 
-export const queueStatusCommand: Command = {
-  spec: {
-    name: 'queue status',
+/** `ddps queue <verb> URL [options]`: the queue URL is the one positional argument. */
+function queueCommand(
+  verb: string,
+  spec: { summary: string; usage: string; options: Record<string, OptionSpec> },
+  act: (url: string, opts: { name: string }, args: Parsed) => Promise<void>,
+): Command {
+  return {
+    spec: { name: `queue ${verb}`, summary: spec.summary, usage: spec.usage, options: { ...NAME_OPTION, ...spec.options } },
+    async run(args) {
+      const url = args.positionals[0];
+      if (!url) throw new DdpsError('BAD_ARGUMENT', `ddps queue ${verb} needs the queue URL (redis://host:port[/db] or unix:///path/redis.sock)`);
+      await act(url, { name: str(args, 'queue-name')! }, args);
+      return 0;
+    },
+  };
+}
+
+export const queueStatusCommand = queueCommand(
+  'status',
+  {
     summary: 'what a queue holds: shards waiting, active (worker, progress), done, failed (reason); workers connected',
     usage: 'ddps queue status URL [--json]',
-    options: { ...NAME_OPTION, json: { type: 'boolean', help: 'print one JSON object' } },
+    options: { json: { type: 'boolean', help: 'print one JSON object' } },
   },
-  async run(args) {
-    const url = args.positionals[0];
-    if (!url) throw new DdpsError('BAD_ARGUMENT', 'ddps queue status needs the queue URL (redis://host:port[/db])');
-    const status = await queueStatus(url, { name: str(args, 'queue-name')! });
+  async (url, opts, args) => {
+    const status = await queueStatus(url, opts);
     if (flag(args, 'json')) console.log(JSON.stringify(status));
     else for (const line of statusLines(status)) console.log(line);
-    return 0;
   },
-};
+);
 
-export const queueRetryCommand: Command = {
-  spec: {
-    name: 'queue retry',
+export const queueRetryCommand = queueCommand(
+  'retry',
+  {
     summary: 'put failed shards back to waiting with fresh attempts (a running submitter picks them up)',
     usage: 'ddps queue retry URL [--run DIGEST]',
-    options: { ...NAME_OPTION, run: { type: 'string', value: 'digest', help: "only this run's shards (ddps queue status shows the digests)" } },
+    options: { run: { type: 'string', value: 'digest', help: "only this run's shards (ddps queue status shows the digests)" } },
   },
-  async run(args) {
-    const url = args.positionals[0];
-    if (!url) throw new DdpsError('BAD_ARGUMENT', 'ddps queue retry needs the queue URL (redis://host:port[/db])');
+  async (url, opts, args) => {
     const run = str(args, 'run');
-    const n = await retryFailed(url, { name: str(args, 'queue-name')!, ...(run ? { run } : {}) });
+    const n = await retryFailed(url, { ...opts, ...(run ? { run } : {}) });
     console.log(`${n} failed shard${n === 1 ? '' : 's'} back to waiting`);
-    return 0;
   },
-};
+);
 
-export const queueDrainCommand: Command = {
-  spec: {
-    name: 'queue drain',
+export const queueDrainCommand = queueCommand(
+  'drain',
+  {
     summary: 'remove the waiting shards (those being scored finish); --all empties the queue, history included',
     usage: 'ddps queue drain URL [--all]',
-    options: { ...NAME_OPTION, all: { type: 'boolean', help: 'also remove active, done and failed shards and the runs: the queue is then as new' } },
+    options: { all: { type: 'boolean', help: 'also remove active, done and failed shards and the runs: the queue is then as new' } },
   },
-  async run(args) {
-    const url = args.positionals[0];
-    if (!url) throw new DdpsError('BAD_ARGUMENT', 'ddps queue drain needs the queue URL (redis://host:port[/db])');
-    const n = await drainQueue(url, { name: str(args, 'queue-name')!, everything: flag(args, 'all') });
+  async (url, opts, args) => {
+    const n = await drainQueue(url, { ...opts, everything: flag(args, 'all') });
     console.log(flag(args, 'all') ? `queue emptied: ${n} jobs removed` : `${n} waiting shard${n === 1 ? '' : 's'} removed`);
-    return 0;
   },
-};
+);
