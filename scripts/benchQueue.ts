@@ -1,6 +1,6 @@
 /**
  * The bench's scale-out section (also runnable alone: `node dist/scripts/benchQueue.js`). On the toy
- * world (8 shards, 288 images, the paper's default knobs), end to end from the command to the filled
+ * world (8 shards, 576 images, the paper's default knobs), end to end from the command to the filled
  * store, each process with 1 model thread and 1 ONNX Runtime thread:
  *
  *   - queue / direct: `ddps score --queue` with 1 `ddps worker` over a private redis-server, against
@@ -85,7 +85,7 @@ async function queued(shards: string, pack: string, dir: string, workers: number
 export async function queueBench(row: (k: string, v: string) => void): Promise<QueueBench> {
   const dir = mkdtempSync(join(tmpdir(), 'ddps-bench-queue-'));
   try {
-    const world = await ensureToyWorld({ dir: join(dir, 'toy'), perClass: 48, shards: 8 });
+    const world = await ensureToyWorld({ dir: join(dir, 'toy'), perClass: 96, shards: 8 });
     const shards = world.shards.join('::');
     let samples = 0;
     let directPerSec = 0;
