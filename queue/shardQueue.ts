@@ -5,7 +5,7 @@
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DdpsError } from '../core/errors.js';
-import { connectRedis, parseQueueUrl, type QueueAddress } from './address.js';
+import { connectRedis, parseQueueUrl, scrub, type QueueAddress } from './address.js';
 import { DEFAULT_ATTEMPTS, DEFAULT_QUEUE_NAME, KEY_PREFIX, shardJobId, type AttemptSettings, type RunSpec, type ShardJobData, type ShardProgress, type ShardResult } from './spec.js';
 
 export type ShardState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed' | 'missing';
@@ -69,7 +69,7 @@ export class ShardQueue {
     if (name.includes(':')) throw new DdpsError('BAD_ARGUMENT', `queue name "${name}" must not contain ':'`);
     const redis = await connectRedis(address, opts);
     const queue = new Queue<ShardJobData, ShardResult>(name, { connection: redis, prefix: KEY_PREFIX });
-    queue.on('error', (e: Error) => opts.onError?.(e.message));
+    queue.on('error', (e: Error) => opts.onError?.(scrub(address, e.message)));
     return new ShardQueue(address, name, redis, queue);
   }
 

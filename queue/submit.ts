@@ -165,6 +165,7 @@ export async function submitRun(opts: SubmitOptions): Promise<SubmitSummary> {
     const imported: ImportCounts = { scored: 0, skipped: 0 };
     const importedJobs = new Set<string>();
     const reported = new Set<string>();
+    const storedViews = new Map<string, ShardJobView>();
     let first: ProgressPoint | undefined;
     let views: ShardJobView[] = [];
     let stopped = false;
@@ -189,9 +190,12 @@ export async function submitRun(opts: SubmitOptions): Promise<SubmitSummary> {
           }
         }
       }
-      // 2. Where every shard stands.
-      views = await q.views(ids);
+      // 2. Where every shard stands (a stored one cannot change any more: it is not asked again).
       const isStored = (v: ShardJobView): boolean => v.state === 'completed' && store?.imported(v.id) !== undefined;
+      const asked = await q.views(ids.filter((id) => !storedViews.has(id)));
+      for (const v of asked) if (isStored(v)) storedViews.set(v.id, v);
+      const byId = new Map(asked.map((v) => [v.id, v]));
+      views = ids.map((id) => storedViews.get(id) ?? byId.get(id)!);
       const unimported = views.filter((v) => v.state === 'completed' && !isStored(v));
       if (unimported.length > 0) {
         const files = await resultFiles(spec.results, spec.digest);

@@ -18,6 +18,7 @@ import { PackPool } from '../models/packPool.js';
 import type { Provider } from '../models/runtime.js';
 import { scoreStoreConfig, scoreStorePack } from '../pipelines/score.js';
 import { classMapFrom } from '../storage/webdataset/index.js';
+import { scrub } from './address.js';
 import { scoreShard } from './scoreShard.js';
 import { ShardQueue, type ShardJob } from './shardQueue.js';
 import { DEFAULT_LOCK_SETTINGS, KEY_PREFIX, resultsMarker, type LockSettings, type RunSpec, type ShardJobData, type ShardProgress, type ShardResult } from './spec.js';
@@ -225,7 +226,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     maxStalledCount: lock.maxStalledCount,
     autorun: false,
   });
-  worker.on('error', (e: Error) => onEvent?.({ type: 'error', message: e.message }));
+  worker.on('error', (e: Error) => onEvent?.({ type: 'error', message: scrub(q.address, e.message) }));
   worker.on('lockRenewalFailed', (ids: string[]) => ids.forEach((id) => worker.cancelJob(id, `worker ${name} lost its lock on job ${id}`)));
 
   let closing: Promise<void> | undefined;
