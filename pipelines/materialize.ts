@@ -6,7 +6,7 @@
  * Deterministic: the same selection gives byte-identical shards and manifest (fixed PNG settings,
  * the writer's fixed tar headers, classes in index order, no timestamps).
  */
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { from, ignoreElements, lastValueFrom } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
@@ -16,6 +16,7 @@ import { Flow } from '../operators/flow.js';
 import { layoutImages, type MosaicMode, mosaicFor, patchesNeeded } from '../operators/math/mosaic.js';
 import type { ClassSelection, DistillManifest, ManifestClass } from '../operators/selectionTypes.js';
 import { className, writeDistilled } from '../operators/writeDistilled.js';
+import { writeJsonAtomic } from '../storage/json.js';
 import { ShardWriter } from '../storage/webdataset/index.js';
 
 export const DISTILLED_PATTERN = 'distilled-%06d.tar';
@@ -69,11 +70,6 @@ async function removeStale(outDir: string, written: readonly string[]): Promise<
   for (const name of await readdir(outDir)) {
     if (DISTILLED_NAME.test(name) && !keep.has(name)) await rm(join(outDir, name));
   }
-}
-
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(value, null, 2) + '\n');
-  await rename(`${path}.tmp`, path);
 }
 
 /** Writes `<outDir>/distilled-%06d.tar` and `<outDir>/manifest.json`; returns the manifest. */

@@ -30,6 +30,17 @@ function where(sample: WdsSample): string {
   return `sample "${sample.__key__}" in ${sample.__url__}`;
 }
 
+/** The sample's image bytes (sampleImage), or DdpsError('BAD_SAMPLE') naming the sample and the members it has. */
+export function requireImage(sample: WdsSample): Buffer {
+  const image = sampleImage(sample);
+  if (image !== undefined) return image;
+  const members = Object.keys(sample).filter((k) => !k.startsWith('__'));
+  throw new DdpsError('BAD_SAMPLE', `${where(sample)} has no image (members: ${members.join(', ') || 'none'}); expected ${IMAGE_EXTENSIONS.join(', ')}`, {
+    sample: sample.__key__,
+    file: sample.__url__,
+  });
+}
+
 function text(v: Buffer | string): string {
   return (typeof v === 'string' ? v : v.toString('utf8')).trim();
 }
