@@ -4,6 +4,7 @@
  * the result).
  */
 import { DdpsError } from './errors.js';
+import { LATENT_FACTOR, UNET_ALIGN } from './geometry.js';
 
 export type DiftMode = 'crop' | 'shared';
 
@@ -58,9 +59,9 @@ export function resolveScoreConfig(partial: Partial<ScoreConfig> = {}): ScoreCon
   const bad = (what: string): never => {
     throw new DdpsError('BAD_ARGUMENT', `score configuration: ${what}`);
   };
-  if (!Number.isInteger(c.imageSize) || c.imageSize % 64 !== 0 || c.imageSize < 64) bad(`imageSize must be a multiple of 64 (an SD UNet halves the latent three times), got ${c.imageSize}`);
+  if (!Number.isInteger(c.imageSize) || c.imageSize % UNET_ALIGN !== 0 || c.imageSize < UNET_ALIGN) bad(`imageSize must be a multiple of ${UNET_ALIGN} (an SD UNet halves the latent three times), got ${c.imageSize}`);
   for (const k of ['imageSize', 'patchSize', 'patchStride'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 8 || c[k] % 8 !== 0) bad(`${k} must be a positive multiple of 8 (the latent is 1/8 of the image), got ${c[k]}`);
+    if (!Number.isInteger(c[k]) || c[k] < LATENT_FACTOR || c[k] % LATENT_FACTOR !== 0) bad(`${k} must be a positive multiple of ${LATENT_FACTOR} (the latent is 1/${LATENT_FACTOR} of the image), got ${c[k]}`);
   }
   if (!c.wholeImage && c.patchSize > c.imageSize) bad(`patchSize ${c.patchSize} is larger than imageSize ${c.imageSize}`);
   if (!Number.isInteger(c.patchesPerImage) || c.patchesPerImage < 1) bad(`patchesPerImage must be >= 1, got ${c.patchesPerImage}`);

@@ -1,14 +1,13 @@
 /**
  * Stage III sink: each rendered image becomes one WebDataset sample, `<key>.png`, `<key>.cls` and
- * `<key>.json` (where every cell came from, in original pixels), then its place in the flow is freed.
+ * `<key>.json` (where every cell came from, in original pixels).
  */
-import type { OperatorFunction } from 'rxjs';
+import { map, type OperatorFunction, pipe } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import type { SampleToWrite, ShardWriter } from '../storage/webdataset/index.js';
 import type { RenderedImage } from './concat.js';
-import { release } from './flow.js';
-import { mapOrdered } from './mapOrdered.js';
 import type { DistilledImage } from './selectionTypes.js';
+import { writeShards } from './writeShards.js';
 import { type Box } from '../core/geometry.js';
 
 export interface ProvenanceOptions {
@@ -63,14 +62,10 @@ export interface WrittenImage {
   bytes: number;
 }
 
-/** Writes each image in input order (the writer rolls shards by maxcount / maxsize). */
+/** Writes each image in input order as `<key>.png`, `<key>.cls`, `<key>.json` (writeShards). */
 export function writeDistilled(writer: ShardWriter, opts: ProvenanceOptions): OperatorFunction<RenderedImage, WrittenImage> {
-  return mapOrdered(async (img: RenderedImage) => {
-    try {
-      await writer.write(distilledSample(img, opts));
-    } finally {
-      release(img);
-    }
-    return { key: img.key, cls: img.cls, bytes: img.png.length };
-  }, 1);
+  return pipe(
+    writeShards(writer, (img: RenderedImage) => distilledSample(img, opts)),
+    map(({ item }) => ({ key: item.key, cls: item.cls, bytes: item.png.length })),
+  );
 }

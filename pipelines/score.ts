@@ -6,18 +6,18 @@
  * Memory is bounded by the Flow window whatever the number of shards; the model runs on worker
  * threads (PackPool) while this thread decodes, batches and writes; a re-run passes over stored samples.
  */
-import { concat, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
+import { concat, concatAll, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import { classifierScore, type CropClassifier } from '../operators/classifierScore.js';
 import { randomPatches } from '../operators/randomPatches.js';
 import type { DiffusionModel } from '../models/diffusion.js';
 import type { ClassMap, MemberInfo, ShardSpec } from '../storage/webdataset/index.js';
 import type { ScoreStore } from '../storage/store/index.js';
-import { batch, unbatch } from '../operators/batch.js';
+import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { dift } from '../operators/dift.js';
 import { encodeLatent } from '../operators/encodeLatent.js';
-import { Flow, release } from '../operators/flow.js';
+import { Flow } from '../operators/flow.js';
 import { lossDiff } from '../operators/lossDiff.js';
 import { scorePatches } from '../operators/patchScore.js';
 import { readShards } from '../operators/readShards.js';
@@ -27,7 +27,6 @@ import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.j
 import { toStore, type StoredSummary } from '../operators/toStore.js';
 import type { Encoded, Patched, SampleRef } from '../operators/types.js';
 import type { ScoreConfig } from '../core/config.js';
-import { UNET_ALIGN } from '../core/geometry.js';
 
 export interface ScoreRunOptions {
   shards: ShardSpec;
@@ -68,13 +67,7 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
     skipWrites.push(store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code }));
     opts.onSkip?.(e);
   };
-  const drop =
-    (stage: string) =>
-    (ref: SampleRef, err: unknown): void => {
-      release(ref);
-      skipped(skipEvent(stage, ref, err));
-    };
-  const onError = (stage: string) => (policy === 'skip' ? drop(stage) : undefined);
+  const onError = (stage: string) => (policy === 'skip' ? (ref: SampleRef, err: unknown) => skipped(skipEvent(stage, ref, err)) : undefined);
 
   return readShards(opts.shards, {
     flow,
@@ -89,18 +82,17 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
     resize({
       imageSize: config.imageSize,
       wholeImage: config.wholeImage,
-      align: UNET_ALIGN,
       ...(config.wholeImage ? {} : { minSize: opts.minSize ?? config.patchSize / 2 }),
       timer,
       onError: onError('resize'),
     }),
-    batch(batchSize, (it) => `${it.transform.width}x${it.transform.height}`),
+    batch(batchSize),
   ).pipe(
     encodeLatent(model, { concurrency }),
     candidates(opts, timer),
     dift(model, { config, labels: opts.labels, concurrency }),
     toStore(store, timer),
-    unbatch(),
+    concatAll(),
     (stored) => concat(stored, defer(() => Promise.all(skipWrites)).pipe(ignoreElements())),
   );
 }
