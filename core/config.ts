@@ -6,11 +6,13 @@
 import { DdpsError } from './errors.js';
 import { LATENT_FACTOR, UNET_ALIGN } from './geometry.js';
 
+/** How DIFT features are taken: `crop` (the paper: each patch encoded alone) or `shared` (one pass of the whole image, pooled per patch). */
 export type DiftMode = 'crop' | 'shared';
 
 /** What proposes and scores candidate patches: the method, or a baseline in its place. */
 export type Scorer = 'diffusion' | 'classifier' | 'random';
 
+/** Everything that decides what a scoring run stores (Stages 0-II); recorded in the store, which refuses a run with another. */
 export interface ScoreConfig {
   scorer: Scorer;
   /** Random crops per image for the classifier scorer. */
@@ -35,6 +37,7 @@ export interface ScoreConfig {
   limitPerClass?: number;
 }
 
+/** The paper's settings where it gives them, METHOD.md's choices where it does not. */
 export const DEFAULT_SCORE_CONFIG: ScoreConfig = {
   scorer: 'diffusion',
   crops: 8,
@@ -54,6 +57,7 @@ export const DEFAULT_SCORE_CONFIG: ScoreConfig = {
   wholeImage: false,
 };
 
+/** The defaults overridden by `partial` (undefined fields ignored), checked: DdpsError('BAD_ARGUMENT') names the knob and the value. */
 export function resolveScoreConfig(partial: Partial<ScoreConfig> = {}): ScoreConfig {
   const c: ScoreConfig = { ...DEFAULT_SCORE_CONFIG, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
   const bad = (what: string): never => {
@@ -77,6 +81,7 @@ export function resolveScoreConfig(partial: Partial<ScoreConfig> = {}): ScoreCon
   return c;
 }
 
+/** The conditional prompt for a class label: `condTemplate` with `{label}` replaced. */
 export function conditionalPrompt(config: Pick<ScoreConfig, 'condTemplate'>, label: string): string {
   return config.condTemplate.replaceAll('{label}', label);
 }

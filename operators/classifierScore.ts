@@ -35,6 +35,7 @@ export const DEFAULT_CROPS = 8;
 /** What the operator needs of a classifier (a test may pass a stand-in). */
 export type CropClassifier = Pick<Classifier, 'logits'>;
 
+/** Options of classifierScore: the score configuration, crops per image, crop scale, concurrency, timer. */
 export interface ClassifierScoreOptions {
   config: Pick<ScoreConfig, 'patchSize' | 'patchesPerImage' | 'nmsIou' | 'seed' | 'wholeImage'>;
   /** Random crops scored per image (RDED's num_crop). */

@@ -19,6 +19,7 @@ import { reason } from './skips.js';
 import type { Decoded } from './types.js';
 import { type Box } from '../core/geometry.js';
 
+/** Options of concat: output size, mosaics or single patches, concurrency, and a Flow bounding rendered images. */
 export interface ConcatOptions {
   /** Side of the square output image (224 by default in materialize). */
   outputSize: number;
@@ -33,6 +34,7 @@ export interface ConcatOptions {
   flow?: Flow;
 }
 
+/** A distilled image with its PNG bytes. */
 export interface RenderedImage extends DistilledImage {
   png: Buffer;
   ticket?: Ticket;

@@ -18,6 +18,7 @@ import { meanOf, poolFeature } from './math/features.js';
 import type { Featured, Patched } from './types.js';
 import { type Box, LATENT_CHANNELS, LATENT_FACTOR, UNET_ALIGN } from '../core/geometry.js';
 
+/** Options of dift: the DIFT settings of the score configuration and the class labels. */
 export interface DiftOptions {
   config: Pick<ScoreConfig, 'diftMode' | 'diftTimestep' | 'diftEnsemble' | 'seed' | 'condTemplate'>;
   labels: readonly string[];
@@ -57,6 +58,7 @@ async function diftMaps(model: DiffusionModel, jobs: Job[], h: number, w: number
   return { maps, dims: [c, dh, dw] };
 }
 
+/** Stage II: one L2-normalised DIFT feature per candidate patch, in crop or shared mode (see the module comment). */
 export function dift(model: DiffusionModel, opts: DiftOptions): OperatorFunction<Patched[], Featured[]> {
   return mapOrdered(async (items: Patched[]) => {
     const contexts = await Promise.all(items.map((it) => model.textEmbedding(conditionalPrompt(opts.config, opts.labels[it.cls] ?? String(it.cls)))));

@@ -7,6 +7,7 @@ import { sizeGroups } from './batch.js';
 import { mapOrdered } from './mapOrdered.js';
 import type { Encoded, Prepared } from './types.js';
 
+/** Options of encodeLatent. */
 export interface EncodeLatentOptions {
   /** Micro-batches encoded at once (default 1; the number of workers of a PackPool). */
   concurrency?: number;

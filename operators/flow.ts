@@ -52,6 +52,7 @@ export class Ticket {
   }
 }
 
+/** The read-ahead window of a pipeline: how many samples ddps's operators may hold at once (see the module comment). */
 export class Flow {
   private held = 0;
   private top = 0;

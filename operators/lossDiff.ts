@@ -16,6 +16,7 @@ import { mapOrdered } from './mapOrdered.js';
 import { accumulateScore, lossMapAt } from './math/lossMap.js';
 import type { Encoded, Scored } from './types.js';
 
+/** Options of lossDiff: the scoring settings, the class labels put in the prompt, and model calls in flight. */
 export interface LossDiffOptions {
   config: Pick<ScoreConfig, 'timesteps' | 'tRange' | 'seed' | 'condTemplate' | 'uncondTemplate'>;
   /** Class index -> the label word(s) put in the prompt. */

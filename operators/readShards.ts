@@ -14,10 +14,12 @@ import type { SampleRef } from './types.js';
 /** Default window of readShards: samples held at once by the operators after it. */
 export const DEFAULT_WINDOW = 64;
 
+/** A sample as the source emits it: key, shard, class index, image bytes and its place in the window. */
 export interface RawSample extends SampleRef {
   image: Buffer;
 }
 
+/** Options of readShards: class map, window, per-class limit, resume, error policy and progress hooks. */
 export interface ReadShardsOptions {
   /** Turns class names (.json, .txt) into indices and checks .cls indices against the classes. */
   classMap?: ClassMap;

@@ -10,6 +10,7 @@ import { murmur3x86_128 } from '../models/noise.js';
 import { mapOrdered } from './mapOrdered.js';
 import { type Box } from '../core/geometry.js';
 
+/** The teacher's soft label of one FKD random-resized crop of an image, for one epoch. */
 export interface FkdLabel {
   epoch: number;
   /** [x, y, w, h] in the image's pixels. */
@@ -27,6 +28,7 @@ export interface SoftLabel {
   fkd?: FkdLabel[];
 }
 
+/** Options of relabel (softLabels): temperature, FKD epochs and the crops' seed. */
 export interface SoftLabelOptions {
   temperature?: number;
   /** Epochs of FKD crop labels (0: none). */

@@ -12,6 +12,7 @@ import { describeSample, reason, sampleErrors, type StageOptions } from './skips
 import { planResize, planWholeImage, scaledSize } from './math/resizeTransform.js';
 import type { Decoded, Prepared } from './types.js';
 
+/** Options of resize: short side, whole-image mode, minimum size and the grid the sides are trimmed to. */
 export interface ResizeOptions {
   /** The short edge after resizing (default mode) or both sides (whole-image mode); a multiple of `align` (default 256). */
   imageSize?: number;

@@ -9,6 +9,7 @@ import { MOSAIC_MAX_IPC, patchesNeeded } from './math/mosaic.js';
 import { selectPatches, type Candidate } from './math/selection.js';
 import type { ClassSelection, RankedPatch } from './selectionTypes.js';
 
+/** The budget: images per class, mosaics, top clusters and optional near-duplicate skipping. */
 export interface SelectOptions {
   /** Images per class. */
   ipc: number;

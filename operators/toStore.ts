@@ -10,6 +10,7 @@ import { mapOrdered } from './mapOrdered.js';
 import type { StageTimer } from '../models/stageTimer.js';
 import type { Featured } from './types.js';
 
+/** What toStore hands on for each stored sample (for progress and counts). */
 export interface StoredSummary {
   key: string;
   url: string;
@@ -31,6 +32,7 @@ export function toRecord(it: Featured) {
   };
 }
 
+/** The scoring sink: each sample's score map, patches and DIFT features in one store transaction. */
 export function toStore(store: ScoreStore, timer?: StageTimer): OperatorFunction<Featured[], StoredSummary[]> {
   return mapOrdered(async (items: Featured[]) => {
     // One transaction per sample, committed together: lmdb-js batches concurrent writes into one sync.

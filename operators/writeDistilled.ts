@@ -10,6 +10,7 @@ import type { DistilledImage } from './selectionTypes.js';
 import { writeShards } from './writeShards.js';
 import { type Box } from '../core/geometry.js';
 
+/** What a distilled sample's `.json` records besides its cells: the budget, the layout and the class names. */
 export interface ProvenanceOptions {
   ipc: number;
   mosaic: boolean;
@@ -17,6 +18,7 @@ export interface ProvenanceOptions {
   classNames: readonly string[];
 }
 
+/** Where one cell of a distilled image came from, in original pixels. */
 export interface CellProvenance {
   source: string;
   shard: string;
@@ -56,6 +58,7 @@ export function distilledSample(img: RenderedImage, opts: ProvenanceOptions): Sa
   return { __key__: img.key, png: img.png, cls: String(img.cls), json: provenance(img, opts) };
 }
 
+/** What writeDistilled hands on for each image written. */
 export interface WrittenImage {
   key: string;
   cls: number;

@@ -19,10 +19,13 @@ import { className, writeDistilled } from '../operators/writeDistilled.js';
 import { writeJsonAtomic } from '../storage/json.js';
 import { ShardWriter } from '../storage/webdataset/index.js';
 
+/** File names of distilled shards. */
 export const DISTILLED_PATTERN = 'distilled-%06d.tar';
 const DISTILLED_NAME = /^distilled-\d{6,}\.tar$/;
+/** The manifest beside distilled shards. */
 export const MANIFEST_NAME = 'manifest.json';
 
+/** Options of materialize: the budget, the layout, the output folder and what the manifest records. */
 export interface MaterializeOptions {
   ipc: number;
   /** Mosaics or not, or a `--mosaic` mode resolved by mosaicFor with `config.wholeImage`. */

@@ -13,6 +13,7 @@ import type { ClassSelection } from '../operators/selectionTypes.js';
 import { CentroidIndex } from '../storage/store/annIndex.js';
 import type { ClusterMember, ScoreStore } from '../storage/store/index.js';
 
+/** Options of rankStore: k-means settings and which classes. */
 export interface RankStoreOptions extends ClusterOptions {
   /** Default: every class with scored samples. */
   classes?: number[];
@@ -25,6 +26,7 @@ export function rankStore(store: ScoreStore, opts: RankStoreOptions = {}): Promi
   return lastValueFrom(from(opts.classes ?? storedClasses(store)).pipe(cluster(store, opts), toArray()));
 }
 
+/** Options of selectFromStore: the budget and which classes. */
 export interface SelectFromStoreOptions extends SelectOptions {
   /** Default: every class with scored samples. */
   classes?: number[];
@@ -41,6 +43,7 @@ export function selectFromStore(store: ScoreStore, opts: SelectFromStoreOptions)
   return out;
 }
 
+/** Options of updateRanks: when to re-cluster, and with what. */
 export interface UpdateRanksOptions {
   /**
    * A class is re-clustered from scratch when the patches folded in since its last full clustering,
@@ -55,6 +58,7 @@ export interface UpdateRanksOptions {
   classes?: number[];
 }
 
+/** Which classes updateRanks folded in, re-clustered or left alone. */
 export interface UpdateRanksResult {
   /** New patches assigned to the existing centroids, ranks recomputed. */
   incremental: number[];

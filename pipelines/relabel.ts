@@ -20,6 +20,7 @@ import { CROP_RATIO, CROP_SCALE, checkSoftLabelOptions, softLabels } from '../op
 import { writeJsonAtomic } from '../storage/json.js';
 import { ShardWriter, readSamples, requireImage, sampleClass, type WdsSample } from '../storage/webdataset/index.js';
 
+/** Options of relabelShards: input and output folders, the teacher, and the soft-label settings. */
 export interface RelabelOptions {
   /** Folder of distilled shards (`*.tar`, `*.tar.gz`, `*.tgz`) and, optionally, manifest.json. */
   inDir: string;
@@ -36,6 +37,7 @@ export interface RelabelOptions {
   onSample?: (s: { key: string; shard: string; agree?: boolean }) => void;
 }
 
+/** What relabelShards wrote, and how often the teacher agreed with the hard labels. */
 export interface RelabelSummary {
   images: number;
   /** Images that carry a hard label (.cls or .json). */
@@ -113,6 +115,7 @@ async function copyManifest(opts: RelabelOptions, settings: Record<string, unkno
   await writeJsonAtomic(join(opts.outDir, 'manifest.json'), { ...manifest, relabel: settings });
 }
 
+/** Stage IV over a folder of distilled shards: the same shards with `<key>.soft.json` teacher soft labels (and FKD crop labels). */
 export async function relabel(opts: RelabelOptions): Promise<RelabelSummary> {
   const started = performance.now();
   const { temperature, fkdEpochs, seed } = checkSoftLabelOptions(opts);

@@ -28,6 +28,7 @@ import { toStore, type StoredSummary } from '../operators/toStore.js';
 import type { Encoded, Patched, SampleRef } from '../operators/types.js';
 import type { ScoreConfig } from '../core/config.js';
 
+/** A scoring run: shards, model, store, configuration and labels, with batching, concurrency, error policy and progress hooks. */
 export interface ScoreRunOptions {
   shards: ShardSpec;
   model: DiffusionModel;
@@ -53,6 +54,7 @@ export interface ScoreRunOptions {
   classifier?: CropClassifier;
 }
 
+/** Stages 0-II as one Observable of stored samples (see the module comment); runScore runs it to the end. */
 export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   const { config, store } = opts;
   const batchSize = opts.batchSize ?? 4;
@@ -97,6 +99,7 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   );
 }
 
+/** What runScore did: samples stored and skipped, time, busy time per stage, UNet passes. */
 export interface ScoreSummary {
   scored: number;
   skipped: SkipEvent[];

@@ -15,6 +15,7 @@ export interface WdsSample {
   [ext: string]: Buffer | string;
 }
 
+/** The member extensions read as a sample's image, in order of preference. */
 export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'] as const;
 
 /** The first of jpg, jpeg, png, webp present, or undefined. */
