@@ -7,13 +7,19 @@ import { tempDir } from './helpers/paths.js';
 
 process.env.DDPS_CACHE ??= tempDir('ddps-cache-');
 
-test('custom pipeline: a spliced-in filter drops samples, releases their places, and the rest are stored', async (t) => {
+test('custom pipeline: a plain filter and an async mergeMap spliced in; the rest are stored, ranked and selected', async (t) => {
   const all = await customPipeline({ minBrightness: 0 });
   t.is(all.dropped, 0);
+  t.is(all.stored, 144);
   const some = await customPipeline({ minBrightness: 125 });
   t.true(some.dropped > 0 && some.stored > 0);
   t.is(some.stored + some.dropped, all.stored);
   t.is(some.samples, some.stored);
+  // IPC 2 is two 2x2 mosaics: 8 patches per class; a class with few bright images is short.
+  t.deepEqual(all.selected.map((s) => [s.patches, s.needed]), Array(6).fill([8, 8]));
+  t.is(some.selected.length, 6);
+  t.true(some.selected.every((s) => s.needed === 8 && s.patches <= 8));
+  t.true(some.selected.some((s) => s.patches < 8));
 });
 
 test('worker split: each rank reads only its shards and together they cover the dataset once', async (t) => {
