@@ -6,6 +6,7 @@ import type { OperatorFunction } from 'rxjs';
 import sharp from 'sharp';
 import { DEFAULT_SCORE_CONFIG } from '../core/config.js';
 import { DdpsError } from '../core/errors.js';
+import type { RgbImage } from '../core/geometry.js';
 import { DEFAULT_CONCURRENCY } from './decode.js';
 import { mapOrdered } from './mapOrdered.js';
 import { describeSample, reason, sampleErrors, type StageOptions } from './skips.js';
@@ -34,6 +35,16 @@ export function toNchw(rgb: Uint8Array, width: number, height: number): Float32A
     out[2 * plane + i] = rgb[3 * i + 2] / 127.5 - 1;
   }
   return out;
+}
+
+/** The inverse of toNchw: 3xHxW float32 in [-1, 1] -> HxWx3 uint8, (v + 1) * 127.5 rounded and clamped. */
+export function fromNchw(pixels: Float32Array, width: number, height: number): RgbImage {
+  const plane = width * height;
+  const rgb = new Uint8Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) rgb[3 * i + c] = Math.min(255, Math.max(0, Math.round((pixels[c * plane + i]! + 1) * 127.5)));
+  }
+  return { rgb, width, height };
 }
 
 /**
