@@ -61,6 +61,7 @@ export async function main(opts: { minBrightness?: number; storeDir?: string; ip
     return false;
   };
   const labels = classes.names;
+  const ipc = opts.ipc ?? 2;
 
   // README: begin
   const prepared = readShards(world.shards, { classMap: classes }).pipe(
@@ -82,7 +83,7 @@ export async function main(opts: { minBrightness?: number; storeDir?: string; ip
     ),
   );
   await rankStore(store, { clusters: 8 });
-  const selection = selectFromStore(store, { ipc: opts.ipc ?? 2 });
+  const selection = selectFromStore(store, { ipc });
   // README: end
 
   const counts = store.counts();

@@ -6,22 +6,17 @@
 import test from 'ava';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { bufferCount, concatAll, from, lastValueFrom, map, type OperatorFunction, toArray } from 'rxjs';
+import { bufferCount, from, lastValueFrom, map, type OperatorFunction, toArray } from 'rxjs';
 import { resolveScoreConfig } from '../core/config.js';
 import { UNET_ALIGN } from '../core/geometry.js';
 import type { DiffusionModel } from '../models/diffusion.js';
 import { Pack } from '../models/pack.js';
 import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
-import { dift } from '../operators/dift.js';
-import { encodeLatent } from '../operators/encodeLatent.js';
 import { Flow } from '../operators/flow.js';
-import { lossDiff } from '../operators/lossDiff.js';
 import { mapOrdered } from '../operators/mapOrdered.js';
-import { patchScore } from '../operators/patchScore.js';
 import { readShards } from '../operators/readShards.js';
 import { resize } from '../operators/resize.js';
-import { toStore } from '../operators/toStore.js';
 import type { Prepared } from '../operators/types.js';
 import { runScore } from '../pipelines/score.js';
 import { ScoreStore } from '../storage/store/index.js';
@@ -29,6 +24,7 @@ import { loadClassMap, readSamples, ShardWriter } from '../storage/webdataset/in
 import { writeToyDataset } from '../toy/toyData.js';
 import { digest, dumpStore } from './fixtures/scoreStoreSamples.js';
 import { TINY_SD, tempDir } from './helpers/paths.js';
+import { modelStages } from './helpers/stages.js';
 import { TOY_SCORE, toyWorld } from './helpers/toyWorld.js';
 
 process.env.DDPS_CACHE ??= tempDir('ddps-cache-');
@@ -75,10 +71,7 @@ async function byHand(model: DiffusionModel, store: ScoreStore, shard: string, c
   const classMap = await loadClassMap(classes);
   const labels = classMap.names;
   const prepared = readShards(shard, { classMap }).pipe(decode(), resize({ imageSize: config.imageSize }), batching);
-  const stored = await lastValueFrom(
-    prepared.pipe(encodeLatent(model), lossDiff(model, { config, labels }), patchScore(config), dift(model, { config, labels }), toStore(store), concatAll(), toArray()),
-  );
-  return stored.length;
+  return (await lastValueFrom(prepared.pipe(modelStages(model, store, config, labels), toArray()))).length;
 }
 
 const withShared = existsSync(TINY_SD) || process.env.CI === 'true' ? test : test.skip;

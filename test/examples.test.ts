@@ -1,11 +1,24 @@
 /** The examples run here, so they cannot rot. */
 import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { main as customPipeline } from '../examples/customPipeline.js';
 import { main as incremental } from '../examples/incremental.js';
 import { main as workerSplit } from '../examples/workerSplit.js';
-import { tempDir } from './helpers/paths.js';
+import { REPO, tempDir } from './helpers/paths.js';
 
 process.env.DDPS_CACHE ??= tempDir('ddps-cache-');
+
+test("the README's composition snippet is the marked part of examples/customPipeline.ts, as written", (t) => {
+  const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Composing your own pipeline'));
+  const snippet = section.slice(section.indexOf('```ts\n') + 6, section.indexOf('```\n', section.indexOf('```ts\n') + 6));
+  const source = readFileSync(join(REPO, 'examples/customPipeline.ts'), 'utf8');
+  const marked = source.slice(source.indexOf('// README: begin\n') + 17, source.indexOf('  // README: end'));
+  const dedented = marked.split('\n').map((l) => l.replace(/^ {2}/, '')).join('\n');
+  t.true(snippet.length > 200);
+  t.is(snippet, dedented);
+});
 
 test('custom pipeline: a plain filter and an async mergeMap spliced in; the rest are stored, ranked and selected', async (t) => {
   const all = await customPipeline({ minBrightness: 0 });

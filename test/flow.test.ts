@@ -6,26 +6,23 @@
  */
 import test from 'ava';
 import { readdirSync, readlinkSync } from 'node:fs';
-import { EMPTY, type Observable, type OperatorFunction, catchError, concatAll, filter, first, lastValueFrom, map, mergeMap, of, take, tap, toArray } from 'rxjs';
+import { EMPTY, type Observable, type OperatorFunction, catchError, filter, first, lastValueFrom, map, mergeMap, of, take, tap, toArray } from 'rxjs';
 import { resolveScoreConfig } from '../core/config.js';
 import { Pack } from '../models/pack.js';
 import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
-import { dift } from '../operators/dift.js';
-import { encodeLatent } from '../operators/encodeLatent.js';
 import { Flow, Ticket } from '../operators/flow.js';
-import { lossDiff } from '../operators/lossDiff.js';
 import { mapOrdered } from '../operators/mapOrdered.js';
-import { patchScore } from '../operators/patchScore.js';
 import { readShards } from '../operators/readShards.js';
 import { resize } from '../operators/resize.js';
-import { toStore, type StoredSummary } from '../operators/toStore.js';
+import type { StoredSummary } from '../operators/toStore.js';
 import type { Decoded } from '../operators/types.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { loadClassMap } from '../storage/webdataset/index.js';
 import { TOY_CLASSES } from '../toy/classes.js';
 import { writeToyDataset } from '../toy/toyData.js';
 import { tempDir } from './helpers/paths.js';
+import { modelStages } from './helpers/stages.js';
 import { TOY_SCORE, toyWorld } from './helpers/toyWorld.js';
 
 const WINDOW = 16;
@@ -96,12 +93,7 @@ async function pipeline(yours: OperatorFunction<Decoded, Decoded>, opts: { limit
       batch(4),
     )
     .pipe(
-      encodeLatent(pack),
-      lossDiff(pack, { config, labels }),
-      patchScore(config),
-      dift(pack, { config, labels }),
-      toStore(store),
-      concatAll(),
+      modelStages(pack, store, config, labels),
       tap(() => counts.done++),
     );
   const close = async (): Promise<void> => {
