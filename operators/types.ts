@@ -13,7 +13,7 @@ export interface SampleRef {
   /** The shard the sample came from. */
   url: string;
   cls: number;
-  /** The sample's place in the pipeline's bounded window; released when the sample is stored or dropped. */
+  /** The sample's place in the read-ahead window (flow.ts): keep it when you derive a sample, `{ ...sample, more }`. */
   ticket?: Ticket;
 }
 
