@@ -17,7 +17,6 @@ import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { dift } from '../operators/dift.js';
 import { encodeLatent } from '../operators/encodeLatent.js';
-import { Flow } from '../operators/flow.js';
 import { lossDiff } from '../operators/lossDiff.js';
 import { scorePatches } from '../operators/patchScore.js';
 import { readShards } from '../operators/readShards.js';
@@ -62,7 +61,8 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   const timer = opts.timer ?? new StageTimer();
   const model = opts.model;
   const policy = opts.onError ?? 'skip';
-  const flow = new Flow(opts.window ?? Math.max(16, batchSize * (2 * concurrency + 2)));
+  // Enough samples in flight to keep every worker fed: a batch in each model stage per worker, and one batching.
+  const window = opts.window ?? Math.max(16, batchSize * (2 * concurrency + 2));
   // Skips are reported from inside operators that cannot wait; their writes are awaited before the end.
   const skipWrites: Promise<void>[] = [];
   const skipped = (e: SkipEvent): void => {
@@ -72,7 +72,7 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   const onError = (stage: string) => (policy === 'skip' ? (ref: SampleRef, err: unknown) => skipped(skipEvent(stage, ref, err)) : undefined);
 
   return readShards(opts.shards, {
-    flow,
+    window,
     onError: policy,
     onSkip: skipped,
     isDone: (key) => store.has(key),
