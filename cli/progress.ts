@@ -1,7 +1,7 @@
 /**
- * A one-line progress display on stderr: count, rate, and an ETA from the fraction of shards done
- * (streaming never knows the sample total up front). On a terminal it redraws in place; in a log it
- * prints a line every few seconds.
+ * A one-line progress display on stderr: count, rate, and an ETA from the fraction of the work done
+ * (streaming never knows the sample total up front: see scoreFraction). On a terminal it redraws in
+ * place; in a log it prints a line every few seconds.
  */
 export interface ProgressState {
   done: number;
@@ -9,6 +9,18 @@ export interface ProgressState {
   /** Fraction of the work done in [0, 1], when it can be estimated. */
   fraction?: number;
   note?: string;
+}
+
+/**
+ * How far a scoring run is. Without a limit per class, by shard bytes read. With one, the run is done
+ * when every class has its samples, usually long before the shards end: by samples taken (scored or
+ * skipped) of those the classes still needed at the start, or by bytes when those run ahead (classes
+ * with fewer images than the limit).
+ */
+export function scoreFraction(s: { bytesRead: number; totalBytes: number; done: number; needed?: number }): number {
+  const byBytes = s.bytesRead / Math.max(s.totalBytes, 1);
+  const bySamples = s.needed === undefined ? 0 : s.needed === 0 ? 1 : s.done / s.needed;
+  return Math.min(1, Math.max(byBytes, bySamples));
 }
 
 export function formatDuration(seconds: number): string {

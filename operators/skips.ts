@@ -12,7 +12,9 @@ export interface SkipEvent {
   reason: string;
 }
 
-export type ErrorPolicy = 'skip' | 'fail';
+/** What a bad sample does: skip (counted, named, passed over; the default) or fail (stops the run). */
+export const ERROR_POLICIES = ['skip', 'fail'] as const;
+export type ErrorPolicy = (typeof ERROR_POLICIES)[number];
 
 export type OnSkip = (event: SkipEvent) => void;
 

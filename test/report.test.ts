@@ -4,8 +4,7 @@ import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { parseCommand } from '../cli/args.js';
-import { report } from '../cli/commands/report.js';
+import { runCli } from '../cli/program.js';
 import { colormap, normalise, overlayScoreMap, strokeBox, type Raster } from '../operators/math/heatmap.js';
 import type { CellProvenance, Provenance } from '../operators/writeDistilled.js';
 import { BOX_COLOUR, escapeHtml, writeReport } from '../pipelines/report.js';
@@ -324,7 +323,7 @@ test.serial('without a selection (the command): each class shows its top-scored 
   const log = console.log;
   console.log = () => {};
   try {
-    t.is(await report.run(parseCommand(report.spec, ['--store', w.store, '--out', out, '--top-patches', '3'])), 0);
+    t.is(await runCli(['report', '--store', w.store, '--out', out, '--top-patches', '3']), 0);
   } finally {
     console.log = log;
   }
