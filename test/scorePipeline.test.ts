@@ -14,6 +14,7 @@ import type { DiffusionModel } from '../models/diffusion.js';
 import { digest, dumpStore } from './fixtures/scoreStoreSamples.js';
 import { DATA, REPO, TINY_SD, tempDir } from './helpers/paths.js';
 import { TOY_SCORE, toyWorld } from './helpers/toyWorld.js';
+import { needs } from './helpers/needs.js';
 
 const CLI = join(REPO, 'dist/cli/ddps.js');
 
@@ -195,7 +196,7 @@ test('bad input is counted, named and skipped; with --on-error fail it stops the
   await pack.close();
 });
 
-test('the SD-shaped tiny-sd fixture scores real Imagenette photos end to end, grayscale JPEG included', async (t) => {
+needs('shared')('the SD-shaped tiny-sd fixture scores real Imagenette photos end to end, grayscale JPEG included', async (t) => {
   const src = join(DATA, 'imagenette/train-000000.tar');
   const dir = tempDir('ddps-inet-');
   const w = new ShardWriter(join(dir, 'inet-%06d.tar'));
@@ -233,7 +234,7 @@ test('the SD-shaped tiny-sd fixture scores real Imagenette photos end to end, gr
   t.truthy(readFileSync(join(DATA, 'imagenette/classes.json')));
 });
 
-test('low-resolution CIFAR images in whole-image mode: the whole image is the one patch, upsampled for the model', async (t) => {
+needs('shared')('low-resolution CIFAR images in whole-image mode: the whole image is the one patch, upsampled for the model', async (t) => {
   const src = join(DATA, 'cifar10/test-000000.tar');
   const dir = tempDir('ddps-cifar-');
   const w = new ShardWriter(join(dir, 'cifar-%06d.tar'));
