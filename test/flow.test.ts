@@ -26,6 +26,8 @@ test('readShards reads no further than the window while nothing downstream finis
   const flow = new Flow(5);
   const seen: string[] = [];
   const sub = readShards(world.shards, { flow }).subscribe((s) => seen.push(s.key));
+  // Wait for the window to fill, however long reading takes; then give the reader time to overrun it.
+  while (seen.length < 5) await new Promise((r) => setTimeout(r, 10));
   await new Promise((r) => setTimeout(r, 200));
   t.is(seen.length, 5);
   t.is(flow.alive, 5);
