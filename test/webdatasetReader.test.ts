@@ -420,7 +420,7 @@ needs('shared')('class maps: the cifar10 and imagenette classes.json, plain arra
   const shuffled = classMapFrom({ classes: [{ index: 1, name: 'b' }, { index: 0, name: 'a' }] });
   t.deepEqual(shuffled.names, ['a', 'b']);
   t.deepEqual(classMapFrom(['x', 'y']).entries, [{ index: 0, name: 'x' }, { index: 1, name: 'y' }]);
-  for (const bad of [[], { classes: [{ index: 0, name: 'a' }, { index: 0, name: 'b' }] }, ['a', 'A'], [{ index: 2, name: 'a' }], [3], {}]) {
+  for (const bad of [[], { classes: [{ index: 0, name: 'a' }, { index: 0, name: 'b' }] }, [{ index: 2, name: 'a' }], [3], {}]) {
     t.true(isDdpsError(t.throws(() => classMapFrom(bad, 'bad.json')), 'BAD_CONFIG'), JSON.stringify(bad));
   }
   const dir = await tempDir(t);
