@@ -123,10 +123,11 @@ export function defineGroup(name: string, summary: string, commands: Command[]):
   return group;
 }
 
-/** "model check" for the subcommand check of model (the program itself not included). */
+/** "model check" for the subcommand check of model (the program, `ddps`, not included). */
 export function commandPath(cmd: Command): string {
   const names: string[] = [];
-  for (let c: Command | null = cmd; c?.parent; c = c.parent) names.unshift(c.name());
+  for (let c: Command | null = cmd; c; c = c.parent) names.unshift(c.name());
+  if (names[0] === 'ddps') names.shift();
   return names.join(' ');
 }
 
