@@ -17,7 +17,7 @@ async function classCount(classMapPath: string | undefined, inDir: string, teach
   const beside = join(inDir, 'classes.json');
   if (existsSync(beside)) return (await loadClassMap(beside)).names.length;
   if (teacher.classCount !== undefined) return teacher.classCount;
-  throw new DdpsError('BAD_ARGUMENT', `ddps relabel: the number of classes is unknown: pass --class-map classes.json (none at ${beside}), or give the teacher config "classes"`);
+  throw new DdpsError('BAD_ARGUMENT', `the number of classes is unknown: pass --class-map classes.json (none at ${beside}), or give the teacher config "classes"`);
 }
 
 export const relabelCommand = (): Command =>

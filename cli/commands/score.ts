@@ -137,7 +137,7 @@ export async function scoreFromOptions(o: ScoreOptions & { store: string }, comm
     throw e;
   }
   try {
-    classifier = config.scorer === 'classifier' ? await loadTeacher(o, command) : undefined;
+    classifier = config.scorer === 'classifier' ? await loadTeacher(o) : undefined;
   } catch (e) {
     await store.close();
     await model.close();
@@ -192,8 +192,8 @@ export async function scoreFromOptions(o: ScoreOptions & { store: string }, comm
   }
 }
 
-async function loadTeacher(o: { teacher?: string; teacherConfig?: string }, command: string): Promise<Classifier> {
-  if (!o.teacher || !o.teacherConfig) throw new DdpsError('BAD_ARGUMENT', `ddps ${command}: --scorer classifier needs --teacher and --teacher-config`);
+async function loadTeacher(o: { teacher?: string; teacherConfig?: string }): Promise<Classifier> {
+  if (!o.teacher || !o.teacherConfig) throw new DdpsError('BAD_ARGUMENT', '--scorer classifier needs --teacher and --teacher-config');
   return Classifier.load(o.teacher, await loadTeacherConfig(o.teacherConfig));
 }
 
