@@ -13,14 +13,14 @@ export interface ProgressState {
 
 /**
  * How far a scoring run is. Without a limit per class, by shard bytes read. With one, the run is done
- * when every class has its samples, usually long before the shards end: by samples taken (scored or
- * skipped) of those the classes still needed at the start, or by bytes when those run ahead (classes
- * with fewer images than the limit).
+ * when every class has its samples, usually long before the shards end, and the reader races through
+ * the samples of full classes (bytes said 91 % after 5 of 20 samples): by samples taken (scored or
+ * skipped) of those the classes still needed at the start. Classes with fewer images than the limit
+ * only make that estimate cautious.
  */
 export function scoreFraction(s: { bytesRead: number; totalBytes: number; done: number; needed?: number }): number {
-  const byBytes = s.bytesRead / Math.max(s.totalBytes, 1);
-  const bySamples = s.needed === undefined ? 0 : s.needed === 0 ? 1 : s.done / s.needed;
-  return Math.min(1, Math.max(byBytes, bySamples));
+  if (s.needed !== undefined) return s.needed === 0 ? 1 : Math.min(1, s.done / s.needed);
+  return Math.min(1, s.bytesRead / Math.max(s.totalBytes, 1));
 }
 
 export function formatDuration(seconds: number): string {
