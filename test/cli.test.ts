@@ -8,7 +8,7 @@ import { DEFAULT_SCORE_CONFIG, DEFAULT_SELECTION } from '../core/config.js';
 import { defineCommand, renamed, type Values } from '../cli/define.js';
 import { classMapSpelledClasses, opt } from '../cli/options.js';
 import { buildProgram } from '../cli/program.js';
-import { scoreFraction } from '../cli/progress.js';
+import { etaSeconds, scoreFraction } from '../cli/progress.js';
 import { REPO, tempDir } from './helpers/paths.js';
 
 interface Ran {
@@ -139,4 +139,13 @@ test('progress with --limit-per-class: by the samples the classes still need, no
   t.is(scoreFraction({ bytesRead: 0, totalBytes: 65e6, done: 0, needed: 0 }), 1);
   // No limit: by bytes.
   t.is(scoreFraction({ bytesRead: 13e6, totalBytes: 65e6, done: 300 }), 0.2);
+});
+
+test('the ETA counts from the first progress seen: start-up time is not extrapolated', (t) => {
+  // The first of 20 samples after 46 s of loading; 5 of 20 at 63 s: 17 s for 4 samples, 60 s for the other 15.
+  t.is(etaSeconds(0.05, 46, { elapsedSec: 46, fraction: 0.05 }), undefined);
+  t.is(etaSeconds(0.25, 63, { elapsedSec: 46, fraction: 0.05 }), (17 * 0.75) / 0.2);
+  t.is(etaSeconds(0.5, 10), 10);
+  t.is(etaSeconds(1, 10), undefined);
+  t.is(etaSeconds(0, 10), undefined);
 });
