@@ -6,12 +6,14 @@
 import { DdpsError } from './errors.js';
 import { LATENT_FACTOR, UNET_ALIGN } from './geometry.js';
 
-/** How DIFT features are taken: `crop` (the paper: each patch encoded alone) or `shared` (one pass of the whole image, pooled per patch). */
+/** The DIFT modes, for validation and --help. */
 export const DIFT_MODES = ['crop', 'shared'] as const;
+/** How DIFT features are taken: `crop` (the paper: each patch encoded alone) or `shared` (one pass of the whole image, pooled per patch). */
 export type DiftMode = (typeof DIFT_MODES)[number];
 
-/** What proposes and scores candidate patches: the method, or a baseline in its place. */
+/** The scorers, for validation and --help. */
 export const SCORERS = ['diffusion', 'classifier', 'random'] as const;
+/** What proposes and scores candidate patches: the method, or a baseline in its place. */
 export type Scorer = (typeof SCORERS)[number];
 
 /** Everything that decides what a scoring run stores (Stages 0-II); recorded in the store, which refuses a run with another. */

@@ -29,10 +29,10 @@ export interface ToyWorld {
   shards: string[];
 }
 
-/** Where to build the toy world, and how much data. */
 /** The toy dataset `ddps toy` builds by default (and the cache holds). */
 export const TOY_DEFAULTS = { perClass: 24, shards: 2, seed: 0 } as const;
 
+/** Where to build the toy world, and how much data. */
 export interface ToyWorldOptions {
   dir?: string;
   perClass?: number;

@@ -22,10 +22,10 @@ export interface ClassEntry {
   [field: string]: unknown;
 }
 
-/** Class names by index, and indices by name. */
 /** What a label resolves to: one class, several (ambiguous), or none. */
 export type ClassMatch = { index: number } | { candidates: number[] } | undefined;
 
+/** Class names by index, and indices by label (WordNet id or name). */
 export interface ClassMap {
   /** Names in index order, as given: names[i] is class i (names may repeat). */
   readonly names: readonly string[];
@@ -136,6 +136,7 @@ export function describeMiss(map: ClassMap, label: string): string | undefined {
   return 'which is not in the class map';
 }
 
+/** Reads a classes.json (a list of names, or {classes: [{index, name, wnid?, ...}]}) into a ClassMap. */
 export async function loadClassMap(path: string): Promise<ClassMap> {
   let text: string;
   try {
