@@ -3,11 +3,13 @@
  * stored once per class (every budget and every class subset selects from the same record), with the
  * centroid index that incremental re-ranking folds new patches in with.
  */
-import { concatMap, type OperatorFunction } from 'rxjs';
+import { defer, finalize, from, mergeMap, type OperatorFunction } from 'rxjs';
 import { DdpsError } from '../models/errors.js';
 import { CentroidIndex } from '../storage/store/annIndex.js';
 import type { ClassClusters, ClassPatch, ScoreStore } from '../storage/store/index.js';
 import { l2normalize } from './math/features.js';
+import { openKMeans, type KMeansEngine } from './kmeansPool.js';
+import { mapOrdered } from './mapOrdered.js';
 import { kmeans } from './math/kmeans.js';
 import { comparePatchIds, rankClass } from './math/ranking.js';
 
@@ -16,6 +18,8 @@ export interface ClusterOptions {
   clusters?: number;
   seed?: number;
   maxIterations?: number;
+  /** Worker threads clustering classes at once (default: one per core; 0: this thread). */
+  workers?: number;
 }
 
 export interface ClusterSummary {
@@ -51,40 +55,67 @@ export function clusterInfo(rec: ClassClusters): ClusterInfo {
   };
 }
 
+/** A patch as clustering needs it: which one, and its score (the feature is a row of the matrix). */
+export type PatchInfo = Omit<ClassPatch, 'feature'>;
+
 /** A class's patches in (key, index) order and their L2-normalised features as one n x dim matrix. */
 export interface ClassFeatures {
-  patches: ClassPatch[];
+  patches: PatchInfo[];
   dim: number;
   features: Float32Array;
 }
 
-/** One range scan. Throws STORE_MISMATCH naming the patch when one has no feature or another size. */
+/**
+ * One range scan, each feature copied into the matrix as it streams by (no per-patch copy is kept).
+ * Throws STORE_MISMATCH naming the patch when one has no feature or another size.
+ */
 export function loadClassFeatures(store: ScoreStore, cls: number): ClassFeatures {
-  const patches = [...store.classPatches(cls)].sort(comparePatchIds);
-  const dim = patches[0]?.feature?.length ?? 0;
-  const features = new Float32Array(patches.length * dim);
-  patches.forEach((p, i) => {
-    if (p.feature === undefined || p.feature.length !== dim) {
+  const patches: PatchInfo[] = [];
+  let dim = 0;
+  let rows = new Float32Array(0);
+  for (const { feature, ...p } of store.classPatches(cls)) {
+    if (patches.length === 0) dim = feature?.length ?? 0;
+    if (feature === undefined || feature.length !== dim || dim === 0) {
       throw new DdpsError(
         'STORE_MISMATCH',
-        `score store ${store.dir}: patch ${p.key}#${p.index} of class ${cls} has ${p.feature === undefined ? 'no DIFT feature' : `a ${p.feature.length}-dim feature`}, expected a ${dim}-dim one like the class's first patch`,
+        `score store ${store.dir}: patch ${p.key}#${p.index} of class ${cls} has ${feature === undefined ? 'no DIFT feature' : `a ${feature.length}-dim feature`}, expected a ${dim}-dim one like the class's first patch`,
         { file: store.dir, sample: p.key },
       );
     }
-    const row = features.subarray(i * dim, (i + 1) * dim);
-    row.set(p.feature);
+    if ((patches.length + 1) * dim > rows.length) {
+      const grown = new Float32Array(Math.max(64, 2 * patches.length) * dim);
+      grown.set(rows);
+      rows = grown;
+    }
+    const row = rows.subarray(patches.length * dim, (patches.length + 1) * dim);
+    row.set(feature);
     l2normalize(row);
-  });
-  return { patches, dim, features };
+    patches.push(p);
+  }
+  return inPatchOrder({ patches, dim, features: rows.slice(0, patches.length * dim) });
 }
 
-/** Clusters and ranks a class's patches; undefined when it has none. */
-export function clusterFeatures(data: ClassFeatures, opts: ClusterOptions = {}): ClassClusters | undefined {
+/** The scan already gives (key, index) order (schema.ts); this only guards against a store that does not. */
+function inPatchOrder(data: ClassFeatures): ClassFeatures {
+  const { patches, dim, features } = data;
+  if (patches.every((p, i) => i === 0 || comparePatchIds(patches[i - 1], p) < 0)) return data;
+  const order = Array.from(patches.keys()).sort((a, b) => comparePatchIds(patches[a], patches[b]));
+  const sorted = new Float32Array(features.length);
+  order.forEach((from, to) => sorted.set(features.subarray(from * dim, (from + 1) * dim), to * dim));
+  return { patches: order.map((i) => patches[i]), dim, features: sorted };
+}
+
+/**
+ * Clusters and ranks a class's patches; undefined when it has none. The engine (default: plain loops
+ * on this thread) may take over `data.features`: do not use them after.
+ */
+export async function clusterFeatures(data: ClassFeatures, opts: ClusterOptions = {}, engine?: KMeansEngine): Promise<ClassClusters | undefined> {
   const { patches, dim, features } = data;
   if (patches.length === 0) return undefined;
   const clusters = opts.clusters ?? 32;
   const seed = opts.seed ?? 0;
-  const run = kmeans(features, patches.length, dim, { k: clusters, seed, maxIterations: opts.maxIterations });
+  const job = { k: clusters, seed, ...(opts.maxIterations === undefined ? {} : { maxIterations: opts.maxIterations }) };
+  const run = engine === undefined ? await kmeans(features, patches.length, dim, job) : await engine.kmeans(features, patches.length, dim, job);
   const assigned = patches.map((p, i) => ({ key: p.key, index: p.index, cluster: run.clusters[i], distance: run.distances[i] }));
   const ranked = rankClass(run.k, assigned, patches.map((p) => p.score));
   const info: ClusterInfo = { seed, clusters, clustered: patches.length, added: 0, iterations: run.iterations };
@@ -92,15 +123,29 @@ export function clusterFeatures(data: ClassFeatures, opts: ClusterOptions = {}):
 }
 
 /** Clusters, ranks and stores class `cls`, and writes its centroid index beside the store. */
-export async function clusterClass(store: ScoreStore, cls: number, opts: ClusterOptions = {}): Promise<ClusterSummary> {
-  const rec = clusterFeatures(loadClassFeatures(store, cls), opts);
+export async function clusterClass(store: ScoreStore, cls: number, opts: ClusterOptions = {}, engine?: KMeansEngine): Promise<ClusterSummary> {
+  const rec = await clusterFeatures(loadClassFeatures(store, cls), opts, engine);
   if (rec === undefined) return { cls, k: 0, patches: 0, iterations: 0 };
   await store.putClassClusters(cls, rec);
   CentroidIndex.build(rec.centroids).save(store.dir, cls);
   return { cls, k: rec.centroids.k, patches: rec.members.length, iterations: clusterInfo(rec).iterations };
 }
 
-/** One class at a time, in stream order. */
-export function cluster(store: ScoreStore, opts: ClusterOptions = {}): OperatorFunction<number, ClusterSummary> {
-  return concatMap((cls) => clusterClass(store, cls, opts));
+/**
+ * Summaries in stream order. Classes are clustered as many at a time as the engine runs (given, or
+ * opened for the stream and closed after it: `workers` threads, default one per core), each read
+ * from the store in one range scan when its turn comes, so only a few classes' features are in memory.
+ */
+export function cluster(store: ScoreStore, opts: ClusterOptions & { engine?: KMeansEngine } = {}): OperatorFunction<number, ClusterSummary> {
+  const { engine: given, ...options } = opts;
+  const run = (engine: KMeansEngine): OperatorFunction<number, ClusterSummary> => mapOrdered((cls: number) => clusterClass(store, cls, options, engine), engine.concurrency);
+  if (given !== undefined) return run(given);
+  return (source) =>
+    defer(() => {
+      const engine = openKMeans(opts.workers);
+      return from(engine).pipe(
+        mergeMap((e) => source.pipe(run(e))),
+        finalize(() => void engine.then((e) => e.close()).catch(() => undefined)),
+      );
+    });
 }

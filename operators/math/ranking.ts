@@ -32,6 +32,11 @@ export interface PatchId {
   index: number;
 }
 
+/** One string per patch, for maps and sets (sample keys never hold NUL). */
+export function patchIdString(p: PatchId): string {
+  return `${p.key}\0${p.index}`;
+}
+
 /** By sample key (store order), then patch index. */
 export function comparePatchIds(a: PatchId, b: PatchId): number {
   return compareKeys(a.key, b.key) || a.index - b.index;

@@ -10,3 +10,11 @@ export function* classPatches(dbs: StoreDbs, cls: number): Generator<ClassPatch>
     yield { key: sample, index, ...decodePatch(value) };
   }
 }
+
+/** Which patches class `cls` has (sample key, patch index), in the same order, without reading their values. */
+export function* classPatchIds(dbs: StoreDbs, cls: number): Generator<{ key: string; index: number }> {
+  for (const key of dbs.patches.getKeys({ ...classRange(cls), snapshot: false })) {
+    const { key: sample, index } = decodePatchKey(key);
+    yield { key: sample, index };
+  }
+}

@@ -7,7 +7,7 @@ import { DdpsError } from '../../models/errors.js';
 import { getClassClusters, putClassClusters } from './clusters.js';
 import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, type RunIdentity, type StoreIdentity } from './meta.js';
 import { openEnvironment, type StoreDbs } from './open.js';
-import { classPatches } from './patches.js';
+import { classPatchIds, classPatches } from './patches.js';
 import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
 import { metaKey, sampleKey } from './schema.js';
 import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
@@ -133,6 +133,11 @@ export class ScoreStore {
   /** Exactly class `cls`'s patches, one range scan, ordered by sample key then patch index. */
   classPatches(cls: number): Generator<ClassPatch> {
     return classPatches(this.dbs, cls);
+  }
+
+  /** Class `cls`'s patch ids in classPatches' order, from the keys alone (no feature is read). */
+  classPatchIds(cls: number): Generator<{ key: string; index: number }> {
+    return classPatchIds(this.dbs, cls);
   }
 
   counts(): StoreCounts {
