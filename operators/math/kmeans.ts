@@ -178,14 +178,50 @@ function rowNorms2(rows: Rows, count: number, dim: number): Float64Array {
 }
 
 /**
- * Every point's exact nearest centre (ties to the lower index): the candidates from one matrix
+ * The products X C^T for the current centres, kept between Lloyd iterations: a centre that did not
+ * move keeps its column, so late iterations (few clusters still changing) multiply by the few that did.
+ */
+export class Products {
+  private centres: Float64Array | undefined;
+  private g: Float32Array | undefined;
+
+  constructor(
+    private readonly points: Float32Array,
+    private readonly n: number,
+    private readonly dim: number,
+    private readonly dots: DotProducts,
+  ) {}
+
+  /** n x k, row-major, for `centres` (k x dim, float64; multiplied as their float32 rounding). */
+  async of(centres: Float64Array, k: number): Promise<Float32Array> {
+    const { points, n, dim } = this;
+    const moved = Array.from({ length: k }, (_, c) => c).filter((c) => this.centres === undefined || this.g === undefined || !sameRow(centres, this.centres, c, dim));
+    if (moved.length === 0) return this.g!;
+    const rounded = new Float32Array(moved.length * dim);
+    moved.forEach((c, j) => rounded.set(centres.subarray(c * dim, (c + 1) * dim), j * dim));
+    const part = await this.dots(points, n, dim, rounded, moved.length);
+    if (part.length !== n * moved.length) throw new DdpsError('BAD_ARGUMENT', `k-means: the dot-product engine returned ${part.length} values, expected ${n} x ${moved.length}`);
+    const g = moved.length === k ? part : Float32Array.from(this.g!);
+    if (moved.length < k) for (let i = 0; i < n; i++) moved.forEach((c, j) => (g[i * k + c] = part[i * moved.length + j]));
+    this.centres = centres;
+    this.g = g;
+    return g;
+  }
+}
+
+function sameRow(a: Float64Array, b: Float64Array, row: number, dim: number): boolean {
+  for (let d = row * dim, end = d + dim; d < end; d++) if (a[d] !== b[d]) return false;
+  return true;
+}
+
+/**
+ * Every point's exact nearest centre (ties to the lower index): the candidates from the matrix
  * product, re-measured with squaredDistance only where the product's error bound leaves a doubt.
  * `pointNorms2` are the points' squared norms (rowNorms2).
  */
-export async function nearestCentres(points: Float32Array, n: number, dim: number, pointNorms2: Float64Array, centres: Float64Array, k: number, dots: DotProducts): Promise<Int32Array> {
+export async function nearestCentres(points: Float32Array, n: number, dim: number, pointNorms2: Float64Array, centres: Float64Array, k: number, products: Products | DotProducts): Promise<Int32Array> {
+  const g = await (typeof products === 'function' ? new Products(points, n, dim, products) : products).of(centres, k);
   const rounded = Float32Array.from(centres);
-  const g = await dots(points, n, dim, rounded, k);
-  if (g.length !== n * k) throw new DdpsError('BAD_ARGUMENT', `k-means: the dot-product engine returned ${g.length} values, expected ${n} x ${k}`);
   const roundedNorms2 = rowNorms2(rounded, k, dim);
   const centreNorms = Array.from(rowNorms2(centres, k, dim), Math.sqrt);
   const scale = Array.from(roundedNorms2, (r2, c) => Math.sqrt(r2) + centreNorms[c]);
@@ -208,7 +244,6 @@ export async function nearestCentres(points: Float32Array, n: number, dim: numbe
       continue;
     }
     let best = -1;
-    let bestD = Infinity;
     let doubts = 0;
     for (let c = 0; c < k; c++) {
       if (low[c] <= upper) {
@@ -218,6 +253,7 @@ export async function nearestCentres(points: Float32Array, n: number, dim: numbe
     }
     if (doubts > 1) {
       best = -1;
+      let bestD = Infinity;
       for (let c = 0; c < k; c++) {
         if (low[c] > upper) continue;
         const d = squaredDistance(points, i, centres, c, dim);
@@ -232,12 +268,24 @@ export async function nearestCentres(points: Float32Array, n: number, dim: numbe
   return out;
 }
 
-/** Means of the clusters' points in float64, summed in point order; an empty cluster keeps its centre. */
-export function clusterMeans(points: Float32Array, n: number, dim: number, clusters: Int32Array, k: number, previous: Float64Array): Float64Array {
-  const sums = new Float64Array(k * dim);
+/**
+ * Means of the clusters' points in float64, summed in point order; an empty cluster keeps its
+ * centre. Given the assignment the `previous` centres were the means of, a cluster whose members
+ * did not change keeps its centre too: the same sum of the same points, without redoing it.
+ */
+export function clusterMeans(points: Float32Array, n: number, dim: number, clusters: Int32Array, k: number, previous: Float64Array, previousClusters?: Int32Array): Float64Array {
+  const redo = new Uint8Array(k).fill(previousClusters === undefined ? 1 : 0);
+  if (previousClusters !== undefined) {
+    for (let i = 0; i < n; i++) {
+      if (clusters[i] !== previousClusters[i]) redo[clusters[i]] = redo[previousClusters[i]] = 1;
+    }
+  }
+  const sums = Float64Array.from(previous);
+  for (let c = 0; c < k; c++) if (redo[c]) sums.fill(0, c * dim, (c + 1) * dim);
   const counts = new Int32Array(k);
   for (let i = 0; i < n; i++) {
     const c = clusters[i];
+    if (!redo[c]) continue;
     counts[c]++;
     const o = c * dim;
     const p = i * dim;
@@ -245,6 +293,7 @@ export function clusterMeans(points: Float32Array, n: number, dim: number, clust
   }
   for (let c = 0; c < k; c++) {
     const o = c * dim;
+    if (!redo[c]) continue;
     if (counts[c] === 0) sums.set(previous.subarray(o, o + dim), o);
     else for (let d = 0; d < dim; d++) sums[o + d] /= counts[c];
   }
@@ -285,19 +334,22 @@ export async function kmeans(points: Float32Array, n: number, dim: number, opts:
   const k = Math.min(opts.k, n);
   const dots = opts.dots ?? loopDots;
   const norms2 = rowNorms2(points, n, dim);
+  const products = new Products(points, n, dim, dots);
   let centres: Float64Array = Float64Array.from(kmeansPlusPlus(points, n, dim, k, seededRandom(opts.seed)));
+  let meansOf: Int32Array | undefined;
   let iterations = 0;
   let still = false;
   while (!still && (maxIterations === 0 || iterations < maxIterations)) {
     iterations++;
-    const clusters = await nearestCentres(points, n, dim, norms2, centres, k, dots);
-    const next = clusterMeans(points, n, dim, clusters, k, centres);
+    const clusters = await nearestCentres(points, n, dim, norms2, centres, k, products);
+    const next = clusterMeans(points, n, dim, clusters, k, centres, meansOf);
+    meansOf = clusters;
     still = true;
     for (let c = 0; c < k && still; c++) still = squaredDistance(next, c, centres, c, dim) <= TOLERANCE;
     centres = next;
   }
   const centroids = Float32Array.from(centres);
-  const clusters = await nearestCentres(points, n, dim, norms2, Float64Array.from(centroids), k, dots);
+  const clusters = await nearestCentres(points, n, dim, norms2, Float64Array.from(centroids), k, products);
   const distances = Float64Array.from(clusters, (c, i) => Math.sqrt(squaredDistance(points, i, centroids, c, dim)));
   return { k, dim, centroids, clusters, distances, iterations };
 }
