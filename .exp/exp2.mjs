@@ -14,7 +14,7 @@ function mixture(n, dim, modes, noise, seed) {
   return out;
 }
 const mm = await MatMul.open();
-for (const [modes, noise] of [[48, 1.0], [48, 2.0], [64, 3], [1300, 0]]) {
+for (const [modes, noise] of [[48, 2.5], [48, 3], [48, 4]]) {
   const pts = mixture(n, dim, modes, noise, 1);
   let t0 = performance.now();
   kmeansPlusPlus(pts, n, dim, k, seededRandom(0));
