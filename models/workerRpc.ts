@@ -5,7 +5,7 @@
  * with its id. Errors cross as data and come back as DdpsErrors with their code, file and sample.
  */
 import { parentPort, type Transferable, type Worker } from 'node:worker_threads';
-import { DdpsError, type ErrorCode } from './errors.js';
+import { DdpsError, type ErrorCode } from '../core/errors.js';
 
 export interface WireError {
   code?: string;

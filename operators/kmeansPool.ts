@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { MatMul } from '../models/matmul.js';
 import { RpcClient } from '../models/workerRpc.js';
 import type { KMeansRequest, KMeansWorkerInit } from './kmeansWorker.js';

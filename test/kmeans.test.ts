@@ -1,6 +1,6 @@
 import test from 'ava';
 import { kmeans as mlKMeans } from 'ml-kmeans';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { MatMul } from '../models/matmul.js';
 import { openKMeans } from '../operators/kmeansPool.js';
 import { assign, dotErrorBound, kmeans, kmeansPlusPlus, loopDots, nearestCentres, nearestCentroid, squaredDistance, type DotProducts, type KMeansResult } from '../operators/math/kmeans.js';

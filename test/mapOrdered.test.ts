@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { mapOrderedIterable } from '../operators/mapOrdered.js';
 
 const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

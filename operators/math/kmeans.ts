@@ -20,7 +20,7 @@
  *
  * Points are n x dim row-major Float32Arrays.
  */
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { seededRandom } from '../../models/noise.js';
 
 type Rows = Float32Array | Float64Array;
