@@ -14,7 +14,7 @@
 import { concatMap, defer, from, mergeMap, Observable, type OperatorFunction } from 'rxjs';
 import sharp from 'sharp';
 import { DdpsError } from '../core/errors.js';
-import { readSamples, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
+import { readNamedSamples, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
 import { DEFAULT_CONCURRENCY, decodeImage } from './decode.js';
 import type { Flow, Ticket } from './flow.js';
 import { mapOrdered, mapOrderedIterable } from './mapOrdered.js';
@@ -122,22 +122,11 @@ async function cutSample(sample: WdsSample, crops: SampleCrops, cell: number, ou
   await Promise.all([...crops.boxes].map(async ([id, box]) => out.set(id, await cutCrop(img, box, cell))));
 }
 
-/** The samples of `shard` that `wanted` names, each once, ending after the last of them. */
-async function* wantedSamples(shard: string, wanted: Map<string, SampleCrops>, found: Set<string>): AsyncGenerator<WdsSample> {
-  for await (const sample of readSamples(shard)) {
-    if (!wanted.has(sample.__key__) || found.has(sample.__key__)) continue;
-    found.add(sample.__key__);
-    yield sample;
-    // Stop at the last needed sample rather than reading the shard's tail.
-    if (found.size === wanted.size) return;
-  }
-}
-
 /** One streaming pass over `shard`: the crops of the samples in `wanted`, into `out`. */
 export async function cutShard(shard: string, wanted: Map<string, SampleCrops>, cell: number, out: CropCache, concurrency = DEFAULT_CONCURRENCY): Promise<void> {
   const found = new Set<string>();
   const cut = (sample: WdsSample): Promise<void> => cutSample(sample, wanted.get(sample.__key__)!, cell, out);
-  for await (const _ of mapOrderedIterable(wantedSamples(shard, wanted, found), cut, concurrency));
+  for await (const _ of mapOrderedIterable(readNamedSamples(shard, wanted, found), cut, concurrency));
   const missing = [...wanted.keys()].filter((k) => !found.has(k));
   if (missing.length > 0) {
     const more = missing.length > 1 ? ` (and ${missing.length - 1} more selected samples)` : '';

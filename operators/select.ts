@@ -28,7 +28,8 @@ export interface SelectOptions {
 export function selectClass(store: ScoreStore, cls: number, opts: SelectOptions): ClassSelection {
   const needed = patchesNeeded(opts.ipc, opts.mosaic ?? opts.ipc <= MOSAIC_MAX_IPC);
   const patches = new Map<string, ClassPatch>();
-  for (const p of store.classPatches(cls)) patches.set(patchIdString(p), p);
+  // Features are read only for dedup: without it a class's scan copies boxes and scores alone.
+  for (const p of store.classPatches(cls, { features: opts.dedup !== undefined })) patches.set(patchIdString(p), p);
   if (patches.size === 0) return { cls, needed, patches: [], short: true };
   const rec = store.getClassClusters(cls);
   if (rec === undefined) {

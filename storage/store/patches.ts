@@ -4,10 +4,10 @@ import { classRange, decodePatch, decodePatchKey } from './schema.js';
 import type { ClassPatch } from './types.js';
 
 /** Exactly class `cls`'s patches, ordered by sample key then patch index. Not a snapshot. */
-export function* classPatches(dbs: StoreDbs, cls: number): Generator<ClassPatch> {
+export function* classPatches(dbs: StoreDbs, cls: number, withFeatures = true): Generator<ClassPatch> {
   for (const { key, value } of dbs.patches.getRange({ ...classRange(cls), snapshot: false })) {
     const { key: sample, index } = decodePatchKey(key);
-    yield { key: sample, index, ...decodePatch(value) };
+    yield { key: sample, index, ...decodePatch(value, withFeatures) };
   }
 }
 

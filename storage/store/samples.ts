@@ -122,10 +122,10 @@ export async function putSkipped(dbs: StoreDbs, rec: SkippedRecord): Promise<voi
   });
 }
 
-function readSample(dbs: StoreDbs, key: string, s: StoredSample): SampleRecord {
+function readSample(dbs: StoreDbs, key: string, s: StoredSample, withPatches = true): SampleRecord {
   const mapBytes = dbs.scoreMaps.get(sampleKey(key));
   if (mapBytes === undefined) damaged(dbs, key, 'score map');
-  const patches = Array.from({ length: s.patches }, (_, i) => {
+  const patches = Array.from({ length: withPatches ? s.patches : 0 }, (_, i) => {
     const bytes = dbs.patches.get(patchKey(s.cls, key, i));
     if (bytes === undefined) damaged(dbs, key, `patch ${i}`);
     return decodePatch(bytes);
@@ -141,9 +141,9 @@ function readSample(dbs: StoreDbs, key: string, s: StoredSample): SampleRecord {
   };
 }
 
-export function getSample(dbs: StoreDbs, key: string): SampleRecord | undefined {
+export function getSample(dbs: StoreDbs, key: string, withPatches = true): SampleRecord | undefined {
   const s = dbs.samples.get(sampleKey(key));
-  return s === undefined ? undefined : readSample(dbs, key, s);
+  return s === undefined ? undefined : readSample(dbs, key, s, withPatches);
 }
 
 /** Every scored sample, in key order. Not a snapshot: a long scan does not pin old pages. */

@@ -210,10 +210,11 @@ export function encodePatch(p: StoredPatch): Buffer {
   return b;
 }
 
-export function decodePatch(bytes: Uint8Array): StoredPatch {
+/** `withFeature: false` leaves the feature bytes unread (for readers that need boxes and scores only). */
+export function decodePatch(bytes: Uint8Array, withFeature = true): StoredPatch {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const v = (i: number): number => b.readDoubleLE(i * 8);
   const p: StoredPatch = { box: [v(0), v(1), v(2), v(3)], boxOriginal: [v(4), v(5), v(6), v(7)], score: v(8) };
-  if (b.length > PATCH_HEADER_BYTES) p.feature = decodeFloat32(b, PATCH_HEADER_BYTES);
+  if (withFeature && b.length > PATCH_HEADER_BYTES) p.feature = decodeFloat32(b, PATCH_HEADER_BYTES);
   return p;
 }

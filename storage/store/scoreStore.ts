@@ -108,8 +108,9 @@ export class ScoreStore {
     return this.writable().then(() => putSkipped(this.dbs, rec));
   }
 
-  getSample(key: string): SampleRecord | undefined {
-    return getSample(this.dbs, key);
+  /** `{ patches: false }`: the record with its score map and an empty patch list. */
+  getSample(key: string, opts: { patches?: boolean } = {}): SampleRecord | undefined {
+    return getSample(this.dbs, key, opts.patches ?? true);
   }
 
   /** The shard a scored sample came from, without reading its score map or patches. */
@@ -130,9 +131,12 @@ export class ScoreStore {
     return iterateSkipped(this.dbs);
   }
 
-  /** Exactly class `cls`'s patches, one range scan, ordered by sample key then patch index. */
-  classPatches(cls: number): Generator<ClassPatch> {
-    return classPatches(this.dbs, cls);
+  /**
+   * Exactly class `cls`'s patches, one range scan, ordered by sample key then patch index.
+   * `{ features: false }` leaves the DIFT features out (boxes and scores only, much less to copy).
+   */
+  classPatches(cls: number, opts: { features?: boolean } = {}): Generator<ClassPatch> {
+    return classPatches(this.dbs, cls, opts.features ?? true);
   }
 
   /** Class `cls`'s patch ids in classPatches' order, from the keys alone (no feature is read). */
