@@ -29,6 +29,10 @@ export interface BudgetsOptions {
   maxsize?: number;
   /** One folder per budget even for a single IPC. */
   perBudgetFolders?: boolean;
+  /** Worker threads clustering classes at once (default: one per core; 0: the main thread). */
+  rankWorkers?: number;
+  /** Bytes of cut crops held at once while rendering (default 128 MiB). */
+  cropMemory?: number;
 }
 
 export interface BudgetResult {
@@ -69,6 +73,7 @@ export async function selectBudgets(opts: BudgetsOptions): Promise<BudgetsResult
       threshold: opts.reclusterThreshold ?? 0.2,
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       ...(opts.clusters !== undefined ? { clusters: opts.clusters } : {}),
+      ...(opts.rankWorkers !== undefined ? { workers: opts.rankWorkers } : {}),
     });
     const names = (config.classes as string[] | undefined) ?? [];
     const topClusters = opts.topClusters ?? 10;
@@ -96,6 +101,7 @@ export async function selectBudgets(opts: BudgetsOptions): Promise<BudgetsResult
         ...(opts.outputSize !== undefined ? { outputSize: opts.outputSize } : {}),
         ...(opts.maxcount !== undefined ? { maxcount: opts.maxcount } : {}),
         ...(opts.maxsize !== undefined ? { maxsize: opts.maxsize } : {}),
+        ...(opts.cropMemory !== undefined ? { cropMemory: opts.cropMemory } : {}),
       });
       budgets.push({ ipc, dir, manifest, selectMs });
     }
