@@ -1,0 +1,12 @@
+import { materialize } from '/tmp/ddps-old/dist/pipelines/materialize.js';
+import { selectFromStore } from '/tmp/ddps-old/dist/pipelines/rank.js';
+import { ScoreStore } from '/tmp/ddps-old/dist/storage/store/index.js';
+const [ipc, nClasses] = [Number(process.argv[2] ?? 10), process.argv[3] ? Number(process.argv[3]) : undefined];
+const store = ScoreStore.open('/tmp/ddps-bench-imagenet/store', { readOnly: true });
+const t0 = performance.now();
+const selection = selectFromStore(store, { ipc, ...(nClasses ? { classes: Array.from({ length: nClasses }, (_, c) => c) } : {}) });
+const names = store.config.classes;
+const m = await materialize(selection, { ipc, mosaic: 'auto', outDir: `/tmp/ddps-bench-imagenet/old-ipc${ipc}`, classNames: names, config: store.config, pack: store.pack, topClusters: 10 });
+const s = (performance.now() - t0) / 1000;
+console.log(JSON.stringify({ images: m.images, seconds: s, imagesPerSec: m.images / s, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+await store.close();
