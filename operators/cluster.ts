@@ -116,7 +116,7 @@ export async function clusterFeatures(data: ClassFeatures, opts: ClusterOptions 
   const seed = opts.seed ?? 0;
   const job = { k: clusters, seed, ...(opts.maxIterations === undefined ? {} : { maxIterations: opts.maxIterations }) };
   const run = engine === undefined ? await kmeans(features, patches.length, dim, job) : await engine.kmeans(features, patches.length, dim, job);
-  const assigned = patches.map((p, i) => ({ key: p.key, index: p.index, cluster: run.clusters[i], distance: run.distances[i] }));
+  const assigned = patches.map((p, i) => ({ key: p.key, index: p.index, cluster: run.clusters[i], distance: run.distances[i], score: p.score, boxOriginal: p.boxOriginal }));
   const ranked = rankClass(run.k, assigned, patches.map((p) => p.score));
   const info: ClusterInfo = { seed, clusters, clustered: patches.length, added: 0, iterations: run.iterations };
   return { centroids: { k: run.k, dim, data: run.centroids }, ...ranked, info: { ...info } };

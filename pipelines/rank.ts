@@ -128,10 +128,11 @@ async function updateClass(store: ScoreStore, cls: number, threshold: number, op
   }
   const index = CentroidIndex.load(store.dir, cls, prev.centroids);
   const assigned = data.patches.map((p, i): Assigned => {
+    const kept = { key: p.key, index: p.index, score: p.score, boxOriginal: p.boxOriginal };
     const old = known.get(patchIdString(p));
-    if (old !== undefined) return { key: p.key, index: p.index, cluster: old.cluster, distance: old.distance };
+    if (old !== undefined) return { ...kept, cluster: old.cluster, distance: old.distance };
     const c = index.nearest(data.features.subarray(i * dim, (i + 1) * dim));
-    return { key: p.key, index: p.index, cluster: c, distance: Math.sqrt(squaredDistance(data.features, i, centroids, c, dim)) };
+    return { ...kept, cluster: c, distance: Math.sqrt(squaredDistance(data.features, i, centroids, c, dim)) };
   });
   const ranked = rankClass(k, assigned, data.patches.map((p) => p.score));
   await store.putClassClusters(cls, { centroids: prev.centroids, ...ranked, info: { ...prev.info, ...info, added: info.added + fresh } });

@@ -62,7 +62,7 @@ function fromScratch(store: ScoreStore, cls: number, rec: ClassClusters) {
   const { clusters, distances } = assign(data.features, data.patches.length, centroids, k, DIM);
   return rankClass(
     k,
-    data.patches.map((p, i) => ({ key: p.key, index: p.index, cluster: clusters[i], distance: distances[i] })),
+    data.patches.map((p, i) => ({ key: p.key, index: p.index, cluster: clusters[i], distance: distances[i], score: p.score, boxOriginal: p.boxOriginal })),
     data.patches.map((p) => p.score),
   );
 }

@@ -87,7 +87,7 @@ test('rankStore: K = min(32, n), every patch a member, members nearest their cen
     const { clusters, distances } = assign(data.features, data.patches.length, rec.centroids.data, rec.centroids.k, DIM);
     const expected = rankClass(
       rec.centroids.k,
-      data.patches.map((p, i) => ({ key: p.key, index: p.index, cluster: clusters[i], distance: distances[i] })),
+      data.patches.map((p, i) => ({ key: p.key, index: p.index, cluster: clusters[i], distance: distances[i], score: p.score, boxOriginal: p.boxOriginal })),
       data.patches.map((p) => p.score),
     );
     t.deepEqual(rec.members, expected.members);
@@ -219,6 +219,22 @@ test('rankStore: the same records on this thread and on 1 or 2 worker threads', 
   }
   t.deepEqual(records[1], records[0]);
   t.deepEqual(records[2], records[0]);
+});
+
+test('a ranking written without member scores and boxes (an older store) selects the same, from the patches', async (t) => {
+  const store = await big;
+  const before = [10, 100].map((ipc) => selectFromStore(store, { ipc, classes: [4] }));
+  const rec = store.getClassClusters(4)!;
+  t.true(rec.members.every((m) => typeof m.score === 'number' && m.boxOriginal?.length === 4));
+  await store.putClassClusters(4, { ...rec, members: rec.members.map(({ score: _s, boxOriginal: _b, ...m }) => m) });
+  try {
+    t.deepEqual(
+      [10, 100].map((ipc) => selectFromStore(store, { ipc, classes: [4] })),
+      before,
+    );
+  } finally {
+    await store.putClassClusters(4, rec);
+  }
 });
 
 test('selection needs an up-to-date ranking; a class without samples selects nothing', async (t) => {

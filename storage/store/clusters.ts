@@ -2,7 +2,7 @@
 import { DdpsError } from '../../core/errors.js';
 import type { StoreDbs } from './open.js';
 import { classKey, decodeFloat32, encodeFloat32, type StoredClusters } from './schema.js';
-import type { ClassClusters } from './types.js';
+import type { ClassClusters, ClassRanking } from './types.js';
 
 function validateClusters(cls: number, rec: ClassClusters): void {
   const bad = (what: string): never => {
@@ -16,6 +16,8 @@ function validateClusters(cls: number, rec: ClassClusters): void {
     if (!inRange(m.cluster)) bad(`member ${i} (${m.key}#${m.index}) is in cluster ${m.cluster}, expected 0..${k - 1}`);
     // Members are stored as JSON, which would turn a NaN or infinite distance into null.
     if (!Number.isInteger(m.rank) || !Number.isFinite(m.distance)) bad(`member ${i} (${m.key}#${m.index}) needs an integer rank and a finite distance`);
+    if (m.score !== undefined && typeof m.score !== 'number') bad(`member ${i} (${m.key}#${m.index}): score must be a number`);
+    if (m.boxOriginal !== undefined && !(m.boxOriginal.length === 4 && m.boxOriginal.every(Number.isFinite))) bad(`member ${i} (${m.key}#${m.index}): boxOriginal must be 4 finite numbers`);
   });
   const badOrder = rec.order.find((c) => !inRange(c));
   if (badOrder !== undefined) bad(`order names cluster ${badOrder}, expected 0..${k - 1}`);
@@ -31,6 +33,12 @@ export async function putClassClusters(dbs: StoreDbs, cls: number, rec: ClassClu
     dbs.clusters.putSync(ck, stored);
     dbs.centroids.putSync(ck, centroids);
   });
+}
+
+/** The ranking alone: the centroids are not read. */
+export function getClassRanking(dbs: StoreDbs, cls: number): ClassRanking | undefined {
+  const s = dbs.clusters.get(classKey(cls));
+  return s === undefined ? undefined : { k: s.k, dim: s.dim, members: s.members, order: s.order, ...(s.info === undefined ? {} : { info: s.info }) };
 }
 
 export function getClassClusters(dbs: StoreDbs, cls: number): ClassClusters | undefined {

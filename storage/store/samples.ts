@@ -168,6 +168,11 @@ export function sampleStatus(dbs: StoreDbs, key: string): SampleStatus | undefin
   return dbs.skipped.doesExist(k) ? 'skipped' : undefined;
 }
 
+export function classCounts(dbs: StoreDbs, cls: number): ClassCounts | undefined {
+  const c = dbs.classes.get(classKey(cls));
+  return c === undefined ? undefined : { samples: c.samples, patches: c.patches };
+}
+
 export function storeCounts(dbs: StoreDbs): StoreCounts {
   const perClass = new Map<number, ClassCounts>();
   let samples = 0;

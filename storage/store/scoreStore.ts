@@ -4,13 +4,13 @@
  * an interrupted run (kill -9 included) finds every committed sample complete and nothing partial.
  */
 import { DdpsError } from '../../core/errors.js';
-import { getClassClusters, putClassClusters } from './clusters.js';
+import { getClassClusters, getClassRanking, putClassClusters } from './clusters.js';
 import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, type RunIdentity, type StoreIdentity } from './meta.js';
 import { openEnvironment, type StoreDbs } from './open.js';
 import { classPatchIds, classPatches } from './patches.js';
-import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
+import { classCounts, getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
 import { metaKey, sampleKey } from './schema.js';
-import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
+import type { ClassClusters, ClassCounts, ClassPatch, ClassRanking, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
 export type ScoreStoreOptions =
   | {
@@ -148,6 +148,11 @@ export class ScoreStore {
     return storeCounts(this.dbs);
   }
 
+  /** Class `cls`'s samples and patches (one read; undefined for a class without samples). */
+  classCounts(cls: number): ClassCounts | undefined {
+    return classCounts(this.dbs, cls);
+  }
+
   putClassClusters(cls: number, rec: ClassClusters): Promise<void> {
     return this.writable().then(() => putClassClusters(this.dbs, cls, rec));
   }
@@ -167,6 +172,11 @@ export class ScoreStore {
 
   getClassClusters(cls: number): ClassClusters | undefined {
     return getClassClusters(this.dbs, cls);
+  }
+
+  /** The class's ranking without reading its centroids (what selection needs). */
+  getClassRanking(cls: number): ClassRanking | undefined {
+    return getClassRanking(this.dbs, cls);
   }
 
   /** Waits for pending writes, then closes the environment. */

@@ -75,6 +75,21 @@ export interface ClusterMember {
   /** Place inside its cluster, 0 = nearest to the centroid. */
   rank: number;
   distance: number;
+  /**
+   * The patch's score and box when it was ranked: selection then reads the class's record alone,
+   * not its patches (records written before these were kept lack them).
+   */
+  score?: number;
+  boxOriginal?: Box;
+}
+
+/** A class's ranking without its centroids: what selection reads. */
+export interface ClassRanking {
+  k: number;
+  dim: number;
+  members: ClusterMember[];
+  order: number[];
+  info?: JsonObject;
 }
 
 /** One class's k-means result and ranking (Stage II). */
