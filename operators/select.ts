@@ -25,9 +25,9 @@ export interface SelectOptions {
 /**
  * Class `cls`'s selection. A class without patches selects nothing; one whose patch count differs
  * from its ranking's (scored after ranking) must be re-ranked first. A ranking that keeps each
- * member's score and box is all it reads, besides the selected samples' shards: no patch is scanned
- * (a thousand classes select in well under a second); older rankings, and dedup (which needs the
- * features), read the class's patches in one range scan.
+ * member's score, box and shard (the compact record beside the centroids) is all it reads: no patch
+ * is scanned and no JSON parsed; older rankings, and dedup (which needs the features), read the
+ * class's patches in one range scan.
  */
 export function selectClass(store: ScoreStore, cls: number, opts: SelectOptions): ClassSelection {
   const needed = patchesNeeded(opts.ipc, opts.mosaic ?? opts.ipc <= MOSAIC_MAX_IPC);
@@ -54,10 +54,11 @@ export function selectClass(store: ScoreStore, cls: number, opts: SelectOptions)
   });
   if (scan && patches.size !== count) stale(store, cls, `it has ${patches.size} patches but its clusters hold ${candidates.length}`);
   const picked = selectPatches(candidates, rec.order, { needed, topClusters: opts.topClusters ?? 10, dedup: opts.dedup });
-  const shards = new Map<string, string>();
+  // The ranking keeps each sample's shard; an older one has them looked up.
+  const shards = new Map<string, string>(rec.shards);
   const shardOf = (key: string): string => {
     let shard = shards.get(key);
-    if (shard === undefined) {
+    if (shard === undefined || shard === '') {
       shard = store.sampleShard(key);
       if (shard === undefined) stale(store, cls, `sample ${key} is no longer scored`);
       shards.set(key, shard);

@@ -6,7 +6,7 @@ import { isDdpsError } from '../core/errors.js';
 import { cluster, clusterFeatures, loadClassFeatures } from '../operators/cluster.js';
 import { assign } from '../operators/math/kmeans.js';
 import { compareByScore, rankClass } from '../operators/math/ranking.js';
-import { rankStore, selectFromStore } from '../pipelines/rank.js';
+import { rankStore, selectFromStore, updateRanks } from '../pipelines/rank.js';
 import { centroidIndexPath } from '../storage/store/annIndex.js';
 import { ScoreStore, type SampleRecord } from '../storage/store/index.js';
 import { tempDir } from './helpers/paths.js';
@@ -235,6 +235,31 @@ test('a ranking written without member scores and boxes (an older store) selects
   } finally {
     await store.putClassClusters(4, rec);
   }
+});
+
+test('the compact ranking selection reads: written by ranking with each sample\'s shard, dropped when the class changes, back after updateRanks', async (t) => {
+  const store = openStore(t);
+  const samples = makeSamples([12, 12], 2, 13);
+  samples[0]!.key = '000-é☃𝄞'; // any character but NUL round-trips
+  await fill(store, samples);
+  await rankStore(store, { workers: 0 });
+  const ranking = store.getClassRanking(0)!;
+  const rec = store.getClassClusters(0)!;
+  t.deepEqual(
+    ranking.members,
+    rec.members.map(({ distance: _d, ...m }) => m),
+  );
+  t.deepEqual(ranking.order, rec.order);
+  t.deepEqual(ranking.shards?.get('000-é☃𝄞'), 'train-000.tar');
+  t.is(ranking.shards?.size, 12);
+  const before = selectFromStore(store, { ipc: 2 });
+  await store.putSample(makeSamples([0, 13], 2, 14)[12]!);
+  t.is(store.getClassRanking(1)!.shards, undefined, 'class 1 changed: no compact ranking');
+  t.truthy(store.getClassRanking(0)!.shards, 'class 0 did not change');
+  t.regex(t.throws(() => selectFromStore(store, { ipc: 2 }))!.message, /class 1 is out of date.*26 patches but its clusters hold 24/);
+  t.deepEqual((await updateRanks(store, { workers: 0 })).incremental, [1]);
+  t.truthy(store.getClassRanking(1)!.shards);
+  t.deepEqual(selectFromStore(store, { ipc: 2 })[0], before[0]);
 });
 
 test('selection needs an up-to-date ranking; a class without samples selects nothing', async (t) => {

@@ -20,6 +20,7 @@ import {
   encodeFloat32,
   encodePatch,
   patchKey,
+  rankingKey,
   sampleKey,
   skipKey,
   type StoredSample,
@@ -66,8 +67,10 @@ export function validateSample(rec: SampleRecord): void {
   });
 }
 
+/** Every change to a class goes through here: it also drops the class's ranking for selection, which then reads the patches until the class is ranked again. */
 function addCounts(dbs: StoreDbs, cls: number, samples: number, patches: number): void {
   const ck = classKey(cls);
+  dbs.centroids.removeSync(rankingKey(cls));
   const cur = dbs.classes.get(ck) ?? { samples: 0, patches: 0 };
   const next = { samples: cur.samples + samples, patches: cur.patches + patches };
   if (next.samples === 0) dbs.classes.removeSync(ck);

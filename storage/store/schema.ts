@@ -14,12 +14,20 @@
  * | classes   | u32be(cls)                            | JSON ClassCounts                        |
  * | clusters  | u32be(cls)                            | JSON StoredClusters (no tensors)        |
  * | centroids | u32be(cls)                            | k*dim float32, little-endian            |
+ * | centroids | u32be(cls) 01                         | the class's ranking for selection (binary, below) |
  *
  * Patch keys start with the class, so one class's patches are exactly the range
  * [u32be(cls), u32be(cls+1)), ordered by sample key (UTF-8 byte order = code point order), then by
  * patch index. Sample keys may hold any character but NUL: the 00 after the key then sorts below
  * every key character, which keeps a sample's patches together ("a" before "a/b", never interleaved),
  * and a leading 00 in `skipped` can only be a shard-level record.
+ *
+ * The ranking for selection is what selecting a budget reads of a class, in one small binary record
+ * beside the centroids (so selecting a thousand classes parses no JSON): k, the cluster order, and per
+ * member its cluster, rank, patch index, sample, score and box, with each sample's shard. It is
+ * written with the clusters record and repeats its members; putting or removing any sample of the class
+ * drops it (until the class is ranked again), and a store ranked before it existed has none: readers
+ * then use the clusters record and the patches.
  *
  * Tensors are copied byte for byte (msgpack, lmdb's default, returns a Float32Array as a Buffer with
  * the wrong contents): bit-exact, NaN payloads and -0 included. Typed arrays use the host's byte
@@ -190,6 +198,78 @@ export function decodeFloat32(bytes: Uint8Array, offset = 0, byteLength = bytes.
   const out = new Float32Array(byteLength / 4);
   new Uint8Array(out.buffer).set(bytes.subarray(offset, offset + byteLength));
   return out;
+}
+
+/** Key of a class's ranking for selection, in the centroids db. */
+export function rankingKey(cls: number): Buffer {
+  return Buffer.concat([classKey(cls), Buffer.from([1])]);
+}
+
+/** A member as the ranking for selection keeps it. */
+export interface RankingMember {
+  key: string;
+  index: number;
+  cluster: number;
+  rank: number;
+  score: number;
+  boxOriginal: [number, number, number, number];
+}
+
+export interface StoredRanking {
+  k: number;
+  order: number[];
+  members: RankingMember[];
+  /** Sample key -> the shard it was scored from. */
+  shards: Map<string, string>;
+}
+
+const RANKING_VERSION = 1;
+/** cluster, rank, index, sample (u32 each), score and box (float64). */
+const RANKING_MEMBER_BYTES = 4 * 4 + 5 * 8;
+
+/**
+ * version, k, n, order length (u32 LE); the order (u32 each); n members; then the strings as UTF-8
+ * JSON {keys, shards, shardOf} (shardOf[i]: index in shards of keys[i]), preceded by its byte length.
+ */
+export function encodeRanking(r: StoredRanking): Buffer {
+  const keys = [...new Set(r.members.map((m) => m.key))];
+  const keyIndex = new Map(keys.map((k, i) => [k, i]));
+  const shards = [...new Set(keys.map((k) => r.shards.get(k) ?? ''))];
+  const shardIndex = new Map(shards.map((s, i) => [s, i]));
+  const strings = Buffer.from(JSON.stringify({ keys, shards, shardOf: keys.map((k) => shardIndex.get(r.shards.get(k) ?? '')) }), 'utf8');
+  const head = 16 + 4 * r.order.length;
+  const b = Buffer.alloc(head + RANKING_MEMBER_BYTES * r.members.length + 4 + strings.length);
+  [RANKING_VERSION, r.k, r.members.length, r.order.length].forEach((v, i) => b.writeUInt32LE(v, 4 * i));
+  r.order.forEach((c, i) => b.writeUInt32LE(c, 16 + 4 * i));
+  r.members.forEach((m, i) => {
+    const o = head + RANKING_MEMBER_BYTES * i;
+    [m.cluster, m.rank, m.index, keyIndex.get(m.key)!].forEach((v, j) => b.writeUInt32LE(v, o + 4 * j));
+    [m.score, ...m.boxOriginal].forEach((v, j) => b.writeDoubleLE(v, o + 16 + 8 * j));
+  });
+  const tail = head + RANKING_MEMBER_BYTES * r.members.length;
+  b.writeUInt32LE(strings.length, tail);
+  strings.copy(b, tail + 4);
+  return b;
+}
+
+export function decodeRanking(bytes: Uint8Array): StoredRanking {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const damaged = (): never => {
+    throw new DdpsError('STORE_MISMATCH', 'score store: a class\'s ranking for selection is damaged (re-rank the store)');
+  };
+  if (b.length < 16 || b.readUInt32LE(0) !== RANKING_VERSION) damaged();
+  const [k, n, orderLength] = [b.readUInt32LE(4), b.readUInt32LE(8), b.readUInt32LE(12)];
+  const head = 16 + 4 * orderLength;
+  const tail = head + RANKING_MEMBER_BYTES * n;
+  if (b.length < tail + 4 || b.length !== tail + 4 + b.readUInt32LE(tail)) damaged();
+  const strings = JSON.parse(b.toString('utf8', tail + 4)) as { keys: string[]; shards: string[]; shardOf: number[] };
+  const order = Array.from({ length: orderLength }, (_, i) => b.readUInt32LE(16 + 4 * i));
+  const members = Array.from({ length: n }, (_, i): RankingMember => {
+    const o = head + RANKING_MEMBER_BYTES * i;
+    const v = (j: number): number => b.readDoubleLE(o + 16 + 8 * j);
+    return { key: strings.keys[b.readUInt32LE(o + 12)]!, index: b.readUInt32LE(o + 8), cluster: b.readUInt32LE(o), rank: b.readUInt32LE(o + 4), score: v(0), boxOriginal: [v(1), v(2), v(3), v(4)] };
+  });
+  return { k, order, members, shards: new Map(strings.keys.map((key, i) => [key, strings.shards[strings.shardOf[i]!]!])) };
 }
 
 /** box (4), boxOriginal (4), score: float64 so that any JS number comes back unchanged. */

@@ -83,13 +83,13 @@ export interface ClusterMember {
   boxOriginal?: Box;
 }
 
-/** A class's ranking without its centroids: what selection reads. */
+/** What selection reads of a class's ranking: no centroids, no distances. */
 export interface ClassRanking {
   k: number;
-  dim: number;
-  members: ClusterMember[];
   order: number[];
-  info?: JsonObject;
+  members: Array<Pick<ClusterMember, 'key' | 'index' | 'cluster' | 'rank' | 'score' | 'boxOriginal'>>;
+  /** Sample key -> its shard, when the ranking keeps them (a store ranked by an older ddps does not). */
+  shards?: Map<string, string>;
 }
 
 /** One class's k-means result and ranking (Stage II). */
