@@ -8,6 +8,8 @@ import { Worker } from 'node:worker_threads';
 import { DdpsError } from '../core/errors.js';
 import { MatMul } from '../models/matmul.js';
 import { RpcClient } from '../models/workerRpc.js';
+import type { ClassClusters, ScoreStore } from '../storage/store/index.js';
+import { clusterFeatures, loadClassFeatures, type ClusterOptions } from './classClusters.js';
 import type { KMeansRequest, KMeansWorkerInit } from './kmeansWorker.js';
 import { kmeans, type KMeansOptions, type KMeansResult } from './math/kmeans.js';
 
@@ -16,6 +18,8 @@ export type KMeansJob = Omit<KMeansOptions, 'dots'>;
 export interface KMeansEngine {
   /** `points` may be handed over to another thread: do not use it after the call. */
   kmeans(points: Float32Array, n: number, dim: number, opts: KMeansJob): Promise<KMeansResult>;
+  /** Reads class `cls` of the store and clusters it (classClusters.ts); a pool's worker reads it itself. */
+  clusterStored(store: ScoreStore, cls: number, opts: ClusterOptions): Promise<ClassClusters | undefined>;
   /** Classes worth having in flight at once. */
   readonly concurrency: number;
   close(): Promise<void>;
@@ -35,6 +39,10 @@ class InThread implements KMeansEngine {
     return kmeans(points, n, dim, { ...opts, dots: (p, rows, d, c, k) => this.matmul.dots(p, rows, d, c, k) });
   }
 
+  clusterStored(store: ScoreStore, cls: number, opts: ClusterOptions): Promise<ClassClusters | undefined> {
+    return clusterFeatures(loadClassFeatures(store, cls), opts, (p, n, d, job) => this.kmeans(p, n, d, job));
+  }
+
   close(): Promise<void> {
     return this.matmul.release();
   }
@@ -48,10 +56,18 @@ class Pool implements KMeansEngine {
     return this.clients.length + 1;
   }
 
+  private pick(): RpcClient {
+    return this.clients.reduce((a, b) => (b.busy < a.busy ? b : a));
+  }
+
   kmeans(points: Float32Array, n: number, dim: number, opts: KMeansJob): Promise<KMeansResult> {
-    const client = this.clients.reduce((a, b) => (b.busy < a.busy ? b : a));
     const req: KMeansRequest = { op: 'kmeans', points, n, dim, ...opts };
-    return client.call<KMeansResult>(req, [points.buffer as ArrayBuffer]);
+    return this.pick().call<KMeansResult>(req, [points.buffer as ArrayBuffer]);
+  }
+
+  clusterStored(store: ScoreStore, cls: number, opts: ClusterOptions): Promise<ClassClusters | undefined> {
+    const req: KMeansRequest = { op: 'class', store: store.dir, cls, opts: { ...(opts.clusters === undefined ? {} : { clusters: opts.clusters }), ...(opts.seed === undefined ? {} : { seed: opts.seed }), ...(opts.maxIterations === undefined ? {} : { maxIterations: opts.maxIterations }) } };
+    return this.pick().call<ClassClusters | undefined>(req);
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,8 @@ import type { ClusterMember, ScoreStore } from '../storage/store/index.js';
 export interface RankStoreOptions extends ClusterOptions {
   /** Default: every class with scored samples. */
   classes?: number[];
+  /** Worker threads clustering classes at once (default: one per core; 0: this thread). */
+  workers?: number;
 }
 
 const storedClasses = (store: ScoreStore): number[] => [...store.counts().perClass.keys()];
