@@ -19,7 +19,7 @@ import { DdpsError } from '../core/errors.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { buildClasses, DEFAULTS, type Settings } from './report/model.js';
 import { classPage, classPageHtml, indexPage } from './report/page.js';
-import { indexThumb, renderJobs } from './report/pictures.js';
+import { indexSheets, renderJobs } from './report/pictures.js';
 import { readSelection } from './report/selection.js';
 import { CSS, SCRIPT } from './report/style.js';
 
@@ -80,11 +80,13 @@ export async function writeReport(opts: ReportOptions): Promise<ReportSummary> {
     const selection = opts.selection === undefined ? undefined : await readSelection(opts.selection, out, files, problems);
     const { classes, jobs } = buildClasses(store, selection, settings);
     await renderJobs(jobs, store, out, settings, problems);
-    for (const c of classes) {
-      c.thumb = await indexThumb(out, c.cls, c.distilled[0] ?? c.sources[0] ?? { missing: 'no picture' });
-      const pictures = [c.thumb, ...c.sources, ...(c.clusters?.rows.flatMap((r) => r.thumbs) ?? [])];
+    const tiles = await indexSheets(out, classes.map((c) => c.distilled[0] ?? c.sources[0] ?? {}));
+    classes.forEach((c, i) => {
+      const tile = tiles[i];
+      if (tile !== undefined) c.tile = tile;
+      const pictures: { file?: string }[] = [...(tile === undefined ? [] : [tile]), ...c.sources, ...(c.clusters?.rows.flatMap((r) => r.thumbs) ?? [])];
       for (const p of pictures) if (p.file !== undefined) files.push(p.file);
-    }
+    });
 
     const data = {
       storeDir: store.dir,

@@ -9,6 +9,7 @@ import { compareByScore, rankClass } from '../operators/math/ranking.js';
 import { rankStore, selectFromStore, updateRanks } from '../pipelines/rank.js';
 import { centroidIndexPath } from '../storage/store/annIndex.js';
 import { ScoreStore, type SampleRecord } from '../storage/store/index.js';
+import { decodeRanking, encodeRanking } from '../storage/store/schema.js';
 import { tempDir } from './helpers/paths.js';
 import { seededRandom } from '../models/noise.js';
 
@@ -260,6 +261,28 @@ test('the compact ranking selection reads: written by ranking with each sample\'
   t.deepEqual((await updateRanks(store, { workers: 0 })).incremental, [1]);
   t.truthy(store.getClassRanking(1)!.shards);
   t.deepEqual(selectFromStore(store, { ipc: 2 })[0], before[0]);
+});
+
+test('the compact ranking round-trips exactly; another layout version reads as none; a truncated one is named damaged', (t) => {
+  const members = [
+    { key: 'b', index: 1, cluster: 2, rank: 0, score: -0.1234567890123, boxOriginal: [1.5, 2, 300, 4e-7] as [number, number, number, number] },
+    { key: 'a☃', index: 0, cluster: 0, rank: 7, score: Number.NEGATIVE_INFINITY, boxOriginal: [0, 0, 1, 1] as [number, number, number, number] },
+    { key: 'b', index: 0, cluster: 1, rank: 3, score: 1e300, boxOriginal: [9, 9, 9, 9] as [number, number, number, number] },
+  ];
+  const shards = new Map([
+    ['b', '/data/x.tar'],
+    ['a☃', '/data/y.tar'],
+  ]);
+  const bytes = encodeRanking({ k: 3, order: [2, 0, 1], members, shards });
+  t.deepEqual(decodeRanking(bytes), { k: 3, order: [2, 0, 1], members, shards });
+  // Any byte offset (the store's buffers are not aligned).
+  const shifted = new Uint8Array(bytes.length + 3);
+  shifted.set(bytes, 3);
+  t.deepEqual(decodeRanking(shifted.subarray(3)), { k: 3, order: [2, 0, 1], members, shards });
+  const other = Buffer.from(bytes);
+  other.writeUInt32LE(99, 0);
+  t.is(decodeRanking(other), undefined);
+  t.true(isDdpsError(t.throws(() => decodeRanking(bytes.subarray(0, bytes.length - 1))), 'STORE_MISMATCH'));
 });
 
 test('selection needs an up-to-date ranking; a class without samples selects nothing', async (t) => {

@@ -7,7 +7,7 @@
 import type { ClassCounts, ClassPatch, ScoreStore } from '../../storage/store/index.js';
 import { median, patchIdString } from '../../operators/math/ranking.js';
 import type { ManifestClass } from '../../operators/selectionTypes.js';
-import type { Jobs, Picture, SampleJob, SourceView, ThumbView } from './pictures.js';
+import type { Jobs, SampleJob, SourceView, ThumbView, Tile } from './pictures.js';
 import type { DistilledView, Selection } from './selection.js';
 
 export const DEFAULTS = { topPatches: 8, maxSources: 24, overlaySize: 256, thumbSize: 128, clusterRows: 10, clusterThumbs: 8, skippedRows: 200 };
@@ -32,7 +32,7 @@ export interface ClassView {
   moreSources: number;
   clusters?: { k: number; rows: ClusterRow[]; moreRows: number };
   /** Its picture on the index (set once the pictures are drawn). */
-  thumb?: Picture;
+  tile?: Tile;
 }
 
 const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -3,11 +3,11 @@
  * is markup itself): the index (the run in figures, one row per class with its picture, the run's
  * configuration, time per stage, skipped samples) and one page per class (distilled images, patches
  * on their score maps, clusters). A browser opens the index at a thousand classes: its class
- * pictures are small and load lazily, and everything heavy is on the class pages.
+ * pictures are tiles of a few sprite sheets, and everything heavy is on the class pages.
  */
 import { colormap, VIRIDIS } from '../../operators/math/heatmap.js';
 import type { RunLog, SkippedRecord } from '../../storage/store/index.js';
-import { html, join, raw, type HtmlValue, type SafeHtml } from './html.js';
+import { html, join, type HtmlValue, type SafeHtml } from './html.js';
 import type { ClassView, Settings } from './model.js';
 import { BOX_COLOUR, type Picture } from './pictures.js';
 import type { Selection } from './selection.js';
@@ -45,10 +45,10 @@ function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-/** `root` leads from the page to the output folder ('' on the index, '../' on a class page). */
-function img(p: Picture, alt: string, cssClass: string, root: string, lazy = false): SafeHtml {
+/** `root` leads from the page to the output folder ('../' on a class page). */
+function img(p: Picture, alt: string, cssClass: string, root: string): SafeHtml {
   if (p.file === undefined) return html`<div class="missing ${cssClass}">${p.missing ?? 'no image'}</div>`;
-  return html`<img class="${cssClass}" src="${root + p.file}" width="${p.width}" height="${p.height}" alt="${alt}"${lazy ? raw(' loading="lazy" decoding="async"') : ''}>`;
+  return html`<img class="${cssClass}" src="${root + p.file}" width="${p.width}" height="${p.height}" alt="${alt}">`;
 }
 
 function num(v: string | number): SafeHtml {
@@ -115,7 +115,8 @@ function header(d: PageData): SafeHtml {
 function classIndex(d: PageData): SafeHtml {
   const rows = d.classes.map((c) => {
     const bits = [c.counts ? plural(c.counts.samples, 'sample') : 'not in the store', ...(d.selection ? [plural(c.distilled.length, 'image')] : [])];
-    return html`<tr data-name="${`${c.cls} ${c.name}`.toLowerCase()}"><td><a href="${classPage(c.cls)}">${img(c.thumb ?? { missing: 'no picture' }, c.name, 'class', '', true)}</a></td><td><span class="idx">${c.cls}</span></td><td><a href="${classPage(c.cls)}">${c.name}</a></td><td>${bits.join(' · ')}</td><td>${c.budget?.short && html`<span class="warn">short</span>`}</td></tr>`;
+    const pic = c.tile === undefined ? html`<span class="pic none"></span>` : html`<span class="pic" style="background-image:url(${c.tile.file});background-position:-${c.tile.x}px -${c.tile.y}px"></span>`;
+    return html`<tr data-name="${`${c.cls} ${c.name}`.toLowerCase()}"><td><a href="${classPage(c.cls)}" aria-label="${c.name}">${pic}</a></td><td><span class="idx">${c.cls}</span></td><td><a href="${classPage(c.cls)}">${c.name}</a></td><td>${bits.join(' · ')}</td><td>${c.budget?.short && html`<span class="warn">short</span>`}</td></tr>`;
   });
   return html`<section id="classes"><h2>Classes (${d.classes.length})</h2>
 <p class="hint">Each class has its own page: distilled images, patches on their score maps, clusters. <a href="#run">Run: configuration, model pack, time per stage</a> · <a href="#skipped">Skipped samples (${d.skipped.length})</a></p>

@@ -59,8 +59,10 @@ export interface PictureSizes {
 /** Outline colour of selected patches: far from every viridis colour, so it shows on any part of the map. */
 export const BOX_COLOUR: Rgb = [255, 32, 112];
 const BOX_THICKNESS = 3;
-/** Side of a class's picture on the index. */
-export const INDEX_THUMB = 96;
+/** Side of a class's picture on the index, and how many share one sprite sheet (a square grid). */
+export const INDEX_TILE = 48;
+const SHEET_COLUMNS = 10;
+const SHEET_TILES = SHEET_COLUMNS * SHEET_COLUMNS;
 const JPEG = { quality: 85, chromaSubsampling: '4:4:4' } as const;
 
 /** File names from content, not from keys (which may hold any character). */
@@ -165,10 +167,31 @@ export async function renderJobs(jobs: Jobs, store: ScoreStore, out: string, siz
   }
 }
 
-/** A class's small picture on the index, made from one of its pictures already written. */
-export async function indexThumb(out: string, cls: number, from: Picture): Promise<Picture> {
-  if (from.file === undefined) return { missing: from.missing ?? 'no picture' };
-  const file = `img/c${cls}/index-${fileId(from.file)}.jpg`;
-  await writeJpeg(sharp(join(out, from.file)).resize(INDEX_THUMB, INDEX_THUMB, { fit: 'cover' }), out, file);
-  return { file, width: INDEX_THUMB, height: INDEX_THUMB };
+/** Where a class's picture is on the index: a tile of a sprite sheet. */
+export interface Tile {
+  file: string;
+  x: number;
+  y: number;
+}
+
+/**
+ * The classes' small pictures on the index, made from pictures already written, 100 to a sprite
+ * sheet: a browser loads a thousand classes' pictures as ten files (a thousand small files take it
+ * seconds). Entries without a picture get no tile.
+ */
+export async function indexSheets(out: string, pictures: readonly Picture[]): Promise<(Tile | undefined)[]> {
+  const tiles: (Tile | undefined)[] = [];
+  for (let start = 0; start < pictures.length; start += SHEET_TILES) {
+    const group = pictures.slice(start, start + SHEET_TILES);
+    const file = `img/index-${start / SHEET_TILES}.jpg`;
+    const rows = Math.ceil(group.length / SHEET_COLUMNS);
+    const placed = group.map((p, i) => (p.file === undefined ? undefined : { p, x: (i % SHEET_COLUMNS) * INDEX_TILE, y: Math.floor(i / SHEET_COLUMNS) * INDEX_TILE }));
+    const composite = await Promise.all(
+      placed.flatMap((t) => (t === undefined ? [] : [sharp(join(out, t.p.file!)).resize(INDEX_TILE, INDEX_TILE, { fit: 'cover' }).toBuffer().then((input) => ({ input, left: t.x, top: t.y }))])),
+    );
+    const sheet = sharp({ create: { width: SHEET_COLUMNS * INDEX_TILE, height: rows * INDEX_TILE, channels: 3, background: '#eef1f6' } }).composite(composite);
+    await writeJpeg(sheet, out, file);
+    tiles.push(...placed.map((t) => (t === undefined ? undefined : { file, x: t.x, y: t.y })));
+  }
+  return tiles;
 }

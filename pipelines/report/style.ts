@@ -57,8 +57,7 @@ thead th{font-size:12px;color:var(--muted);font-weight:600}
 .top{text-align:right;font-size:12px;margin:8px 0 0}
 .index{width:100%}
 .index td{vertical-align:middle}
-.index img,.index .missing{width:48px;height:48px;border-radius:4px;display:block}
-.index .missing{font-size:9px;padding:2px}
+.index .pic{display:block;width:48px;height:48px;border-radius:4px;background-color:#eef1f6}
 .filter{margin:8px 0 12px;padding:6px 10px;width:280px;border:1px solid var(--line);border-radius:6px;font:inherit}
 nav.pager{display:flex;gap:16px;margin:0 0 12px}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}

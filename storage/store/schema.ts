@@ -223,52 +223,65 @@ export interface StoredRanking {
   shards: Map<string, string>;
 }
 
-const RANKING_VERSION = 1;
-/** cluster, rank, index, sample (u32 each), score and box (float64). */
-const RANKING_MEMBER_BYTES = 4 * 4 + 5 * 8;
+const RANKING_VERSION = 2;
+
+/** Byte offsets of the ranking record's parts: columns, so that typed arrays read them at once. */
+function rankingLayout(n: number, orderLength: number): { floats: number; ints: number; strings: number } {
+  const floats = Math.ceil((16 + 4 * orderLength) / 8) * 8;
+  const ints = floats + 5 * 8 * n;
+  return { floats, ints, strings: ints + 4 * 4 * n };
+}
 
 /**
- * version, k, n, order length (u32 LE); the order (u32 each); n members; then the strings as UTF-8
- * JSON {keys, shards, shardOf} (shardOf[i]: index in shards of keys[i]), preceded by its byte length.
+ * u32 LE version, k, n, order length; the order (u32 each); padding to 8 bytes; float64 columns
+ * score[n] and box[4n]; u32 columns cluster[n], rank[n], index[n], sample[n]; then the strings as
+ * UTF-8 JSON {keys, shards, shardOf} (shardOf[i]: index in shards of keys[i]) after their byte length.
  */
 export function encodeRanking(r: StoredRanking): Buffer {
+  const n = r.members.length;
   const keys = [...new Set(r.members.map((m) => m.key))];
   const keyIndex = new Map(keys.map((k, i) => [k, i]));
   const shards = [...new Set(keys.map((k) => r.shards.get(k) ?? ''))];
   const shardIndex = new Map(shards.map((s, i) => [s, i]));
   const strings = Buffer.from(JSON.stringify({ keys, shards, shardOf: keys.map((k) => shardIndex.get(r.shards.get(k) ?? '')) }), 'utf8');
-  const head = 16 + 4 * r.order.length;
-  const b = Buffer.alloc(head + RANKING_MEMBER_BYTES * r.members.length + 4 + strings.length);
-  [RANKING_VERSION, r.k, r.members.length, r.order.length].forEach((v, i) => b.writeUInt32LE(v, 4 * i));
+  const at = rankingLayout(n, r.order.length);
+  const b = Buffer.alloc(at.strings + 4 + strings.length);
+  [RANKING_VERSION, r.k, n, r.order.length].forEach((v, i) => b.writeUInt32LE(v, 4 * i));
   r.order.forEach((c, i) => b.writeUInt32LE(c, 16 + 4 * i));
   r.members.forEach((m, i) => {
-    const o = head + RANKING_MEMBER_BYTES * i;
-    [m.cluster, m.rank, m.index, keyIndex.get(m.key)!].forEach((v, j) => b.writeUInt32LE(v, o + 4 * j));
-    [m.score, ...m.boxOriginal].forEach((v, j) => b.writeDoubleLE(v, o + 16 + 8 * j));
+    b.writeDoubleLE(m.score, at.floats + 8 * i);
+    m.boxOriginal.forEach((v, j) => b.writeDoubleLE(v, at.floats + 8 * (n + 4 * i + j)));
+    [m.cluster, m.rank, m.index, keyIndex.get(m.key)!].forEach((v, j) => b.writeUInt32LE(v, at.ints + 4 * (j * n + i)));
   });
-  const tail = head + RANKING_MEMBER_BYTES * r.members.length;
-  b.writeUInt32LE(strings.length, tail);
-  strings.copy(b, tail + 4);
+  b.writeUInt32LE(strings.length, at.strings);
+  strings.copy(b, at.strings + 4);
   return b;
 }
 
-export function decodeRanking(bytes: Uint8Array): StoredRanking {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** The ranking, or undefined for one written in another layout (readers then use the clusters record). */
+export function decodeRanking(bytes: Uint8Array): StoredRanking | undefined {
   const damaged = (): never => {
     throw new DdpsError('STORE_MISMATCH', 'score store: a class\'s ranking for selection is damaged (re-rank the store)');
   };
-  if (b.length < 16 || b.readUInt32LE(0) !== RANKING_VERSION) damaged();
-  const [k, n, orderLength] = [b.readUInt32LE(4), b.readUInt32LE(8), b.readUInt32LE(12)];
-  const head = 16 + 4 * orderLength;
-  const tail = head + RANKING_MEMBER_BYTES * n;
-  if (b.length < tail + 4 || b.length !== tail + 4 + b.readUInt32LE(tail)) damaged();
-  const strings = JSON.parse(b.toString('utf8', tail + 4)) as { keys: string[]; shards: string[]; shardOf: number[] };
-  const order = Array.from({ length: orderLength }, (_, i) => b.readUInt32LE(16 + 4 * i));
-  const members = Array.from({ length: n }, (_, i): RankingMember => {
-    const o = head + RANKING_MEMBER_BYTES * i;
-    const v = (j: number): number => b.readDoubleLE(o + 16 + 8 * j);
-    return { key: strings.keys[b.readUInt32LE(o + 12)]!, index: b.readUInt32LE(o + 8), cluster: b.readUInt32LE(o), rank: b.readUInt32LE(o + 4), score: v(0), boxOriginal: [v(1), v(2), v(3), v(4)] };
-  });
+  if (bytes.byteLength < 16) damaged();
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, 4).readUInt32LE(0) !== RANKING_VERSION) return undefined;
+  // An aligned copy: the columns are then typed-array views.
+  const buffer = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(buffer).set(bytes);
+  const head = new Uint32Array(buffer, 0, 4);
+  const [k, n, orderLength] = [head[1]!, head[2]!, head[3]!];
+  const at = rankingLayout(n, orderLength);
+  const view = new DataView(buffer);
+  if (buffer.byteLength < at.strings + 4 || buffer.byteLength !== at.strings + 4 + view.getUint32(at.strings, true)) damaged();
+  const strings = JSON.parse(Buffer.from(buffer, at.strings + 4).toString('utf8')) as { keys: string[]; shards: string[]; shardOf: number[] };
+  const order = Array.from(new Uint32Array(buffer, 16, orderLength));
+  const floats = new Float64Array(buffer, at.floats, 5 * n);
+  const ints = new Uint32Array(buffer, at.ints, 4 * n);
+  const members = new Array<RankingMember>(n);
+  for (let i = 0; i < n; i++) {
+    const b = n + 4 * i;
+    members[i] = { key: strings.keys[ints[3 * n + i]!]!, index: ints[2 * n + i]!, cluster: ints[i]!, rank: ints[n + i]!, score: floats[i]!, boxOriginal: [floats[b]!, floats[b + 1]!, floats[b + 2]!, floats[b + 3]!] };
+  }
   return { k, order, members, shards: new Map(strings.keys.map((key, i) => [key, strings.shards[strings.shardOf[i]!]!])) };
 }
 
