@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { DiffusionModel, PackIdentity } from './diffusion.js';
+import type { DiffusionModel, ModelIdentity } from './diffusion.js';
 import type { LoadPackOptions, NoisePrediction } from './pack.js';
 import { mergeReports, type StageTime } from './stageTimer.js';
 import type { WorkerInit, WorkerRequest } from './packWorker.js';
@@ -20,16 +20,18 @@ class PackClient extends RpcClient {
 
 type Body<R> = R extends unknown ? Omit<R, 'id'> : never;
 
+/** Options of PackPool.open: Pack.load's, and how many worker threads (each loads the pack once). */
 export interface PackPoolOptions extends LoadPackOptions {
   workers?: number;
 }
 
+/** A DiffusionModel over worker threads, one long-lived Pack each, so model calls run beside decoding and I/O. */
 export class PackPool implements DiffusionModel {
   private readonly textCache = new Map<string, Promise<Float32Array>>();
 
   private constructor(
     private readonly workers: PackClient[],
-    readonly identity: PackIdentity,
+    readonly identity: ModelIdentity,
     readonly alphabar: Float64Array,
   ) {}
 
@@ -42,7 +44,7 @@ export class PackPool implements DiffusionModel {
     const url = new URL('./packWorker.js', import.meta.url);
     // The first worker writes the DIFT-tapped UNet if needed; the others start once it exists.
     const first = new PackClient(new Worker(url, { workerData: init }), 'pack worker');
-    const info = await first.ready<{ identity: PackIdentity; alphabar: Float64Array }>().catch(async (e: unknown) => {
+    const info = await first.ready<{ identity: ModelIdentity; alphabar: Float64Array }>().catch(async (e: unknown) => {
       await first.worker.terminate();
       throw e;
     });

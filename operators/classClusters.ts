@@ -9,6 +9,7 @@ import { l2normalize } from './math/features.js';
 import { kmeans, type KMeansOptions, type KMeansResult } from './math/kmeans.js';
 import { comparePatchIds, rankClass } from './math/ranking.js';
 
+/** K-means settings of cluster: K, seed and iteration cap. */
 export interface ClusterOptions {
   /** K before min(K, n) (default 32). */
   clusters?: number;

@@ -12,6 +12,7 @@ import { mapOrdered } from './mapOrdered.js';
 
 export { clusterFeatures, clusterInfo, loadClassFeatures, type ClassFeatures, type ClusterInfo, type ClusterOptions, type KMeansRun, type PatchInfo } from './classClusters.js';
 
+/** What cluster did for one class. */
 export interface ClusterSummary {
   cls: number;
   /** 0 when the class has no patches (nothing is stored for it). */

@@ -13,8 +13,10 @@ import { clusterFeatures, loadClassFeatures, type ClusterOptions } from './class
 import type { KMeansRequest, KMeansWorkerInit } from './kmeansWorker.js';
 import { kmeans, type KMeansOptions, type KMeansResult } from './math/kmeans.js';
 
+/** A k-means run's settings (K, seed, iteration cap): the engine brings the dot products. */
 export type KMeansJob = Omit<KMeansOptions, 'dots'>;
 
+/** Where k-means runs: worker threads (openKMeans(n)) or this thread (openKMeans(0)); same results either way. */
 export interface KMeansEngine {
   /** `points` may be handed over to another thread: do not use it after the call. */
   kmeans(points: Float32Array, n: number, dim: number, opts: KMeansJob): Promise<KMeansResult>;

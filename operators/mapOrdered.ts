@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
+import { dropAll, holdAll } from './flow.js';
 
 interface Slot<T, R> {
   input: T;
@@ -62,6 +63,11 @@ class OrderedWindow<T, R> {
     return this.slots.length > 0 && this.slots[0].state !== 'running' ? this.slots.shift() : undefined;
   }
 
+  /** Empties the window (its inputs keep running, their results are not taken); returns the inputs it held. */
+  clear(): T[] {
+    return this.slots.splice(0).map((s) => s.input);
+  }
+
   /** Resolves once every started input has settled. */
   async drain(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.settled));
@@ -72,6 +78,10 @@ class OrderedWindow<T, R> {
  * `fn` over the stream with at most `concurrency` items started but not yet emitted, emitting in
  * input order (see OrderedWindow). A failed item goes to `onError` when that is given and accepts
  * it (returns true), and is dropped; otherwise it ends the stream.
+ *
+ * A sample (or micro-batch) holds its place in the Flow window from arrival until its result has been
+ * handed on, it is dropped, or the subscription ends: use it for an asynchronous step of your own that
+ * should count against the window.
  */
 export function mapOrdered<T, R>(
   fn: (input: T) => Promise<R>,
@@ -104,15 +114,18 @@ export function mapOrdered<T, R>(
         for (let slot = window.take(); slot !== undefined && !subscriber.closed; slot = window.take()) {
           if (slot.state === 'done') {
             subscriber.next(slot.value as R);
+            dropAll(slot.input);
             continue;
           }
           let handled = false;
           try {
             handled = onError !== undefined && onError(slot.input, slot.error);
           } catch (err) {
+            dropAll(slot.input);
             subscriber.error(err);
             return;
           }
+          dropAll(slot.input);
           if (!handled) {
             subscriber.error(slot.error);
             return;
@@ -125,6 +138,7 @@ export function mapOrdered<T, R>(
 
       const sub = source.subscribe({
         next: (input) => {
+          holdAll(input);
           waiting.push(input);
           start();
         },
@@ -134,7 +148,14 @@ export function mapOrdered<T, R>(
           flush();
         },
       });
-      return () => sub.unsubscribe();
+      return () => {
+        sub.unsubscribe();
+        // Whatever is still here will never be handed on: its places are free.
+        for (const input of window.clear()) dropAll(input);
+        for (let i = head; i < waiting.length; i++) dropAll(waiting[i]);
+        waiting = [];
+        head = 0;
+      };
     });
 }
 

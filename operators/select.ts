@@ -7,10 +7,11 @@ import { DdpsError } from '../core/errors.js';
 import type { Box } from '../core/geometry.js';
 import type { ClassPatch, ScoreStore } from '../storage/store/index.js';
 import { MOSAIC_MAX_IPC, patchesNeeded } from './math/mosaic.js';
-import { patchIdString } from './math/ranking.js';
+import { patchKey } from './math/ranking.js';
 import { selectPatches, type Candidate } from './math/selection.js';
 import type { ClassSelection, RankedPatch } from './selectionTypes.js';
 
+/** The budget: images per class, mosaics, top clusters and optional near-duplicate skipping. */
 export interface SelectOptions {
   /** Images per class. */
   ipc: number;
@@ -40,14 +41,14 @@ export function selectClass(store: ScoreStore, cls: number, opts: SelectOptions)
   if (rec.members.length !== count) stale(store, cls, `it has ${count} patches but its clusters hold ${rec.members.length}`);
   const scan = opts.dedup !== undefined || rec.members.some((m) => m.score === undefined || m.boxOriginal === undefined);
   const patches = new Map<string, ClassPatch>();
-  if (scan) for (const p of store.classPatches(cls, { features: opts.dedup !== undefined })) patches.set(patchIdString(p), p);
+  if (scan) for (const p of store.classPatches(cls, { features: opts.dedup !== undefined })) patches.set(patchKey(p), p);
   const boxes: Box[] = [];
   const candidates: Candidate[] = rec.members.map((m) => {
     if (!scan) {
       boxes.push(m.boxOriginal!);
       return { key: m.key, index: m.index, cluster: m.cluster, rank: m.rank, score: m.score! };
     }
-    const p = patches.get(patchIdString(m));
+    const p = patches.get(patchKey(m));
     if (p === undefined) stale(store, cls, `its clusters name patch ${m.key}#${m.index}, which the store no longer has`);
     boxes.push(p.boxOriginal);
     return { key: m.key, index: m.index, cluster: m.cluster, rank: m.rank, score: p.score, ...(opts.dedup === undefined ? {} : { feature: p.feature }) };

@@ -9,12 +9,13 @@ import { cluster, clusterClass, clusterInfo, loadClassFeatures, type ClusterOpti
 import { defaultKMeansWorkers, openKMeans, type KMeansEngine } from '../operators/kmeansPool.js';
 import { mapOrdered } from '../operators/mapOrdered.js';
 import { squaredDistance } from '../operators/math/kmeans.js';
-import { patchIdString, rankClass, type Assigned } from '../operators/math/ranking.js';
+import { patchKey, rankClass, type Assigned } from '../operators/math/ranking.js';
 import { select, type SelectOptions } from '../operators/select.js';
 import type { ClassSelection } from '../operators/selectionTypes.js';
 import { CentroidIndex } from '../storage/store/annIndex.js';
 import type { ClusterMember, ScoreStore } from '../storage/store/index.js';
 
+/** Options of rankStore: k-means settings and which classes. */
 export interface RankStoreOptions extends ClusterOptions {
   /** Default: every class with scored samples. */
   classes?: number[];
@@ -37,6 +38,7 @@ export async function rankStore(store: ScoreStore, opts: RankStoreOptions = {}):
   }
 }
 
+/** Options of selectFromStore: the budget and which classes. */
 export interface SelectFromStoreOptions extends SelectOptions {
   /** Default: every class with scored samples. */
   classes?: number[];
@@ -53,6 +55,7 @@ export function selectFromStore(store: ScoreStore, opts: SelectFromStoreOptions)
   return out;
 }
 
+/** Options of updateRanks: when to re-cluster, and with what. */
 export interface UpdateRanksOptions {
   /**
    * A class is re-clustered from scratch when the patches folded in since its last full clustering,
@@ -69,6 +72,7 @@ export interface UpdateRanksOptions {
   workers?: number;
 }
 
+/** Which classes updateRanks folded in, re-clustered or left alone. */
 export interface UpdateRanksResult {
   /** New patches assigned to the existing centroids, ranks recomputed. */
   incremental: number[];
@@ -117,8 +121,8 @@ async function updateClass(store: ScoreStore, cls: number, threshold: number, op
   if (ids.length === 0) return 'unchanged';
   if (prev === undefined) return recluster(cls, opts.clusters, opts.seed);
   const info = clusterInfo(prev);
-  const known = new Map<string, ClusterMember>(prev.members.map((m) => [patchIdString(m), m]));
-  const fresh = ids.filter((p) => !known.has(patchIdString(p))).length;
+  const known = new Map<string, ClusterMember>(prev.members.map((m) => [patchKey(m), m]));
+  const fresh = ids.filter((p) => !known.has(patchKey(p))).length;
   // Members whose sample was re-put with fewer patches (or removed) drop out of the ranking.
   const dropped = prev.members.length - (ids.length - fresh);
   if (fresh === 0 && dropped === 0) return 'unchanged';
@@ -131,7 +135,7 @@ async function updateClass(store: ScoreStore, cls: number, threshold: number, op
   const index = CentroidIndex.load(store.dir, cls, prev.centroids);
   const assigned = data.patches.map((p, i): Assigned => {
     const kept = { key: p.key, index: p.index, score: p.score, boxOriginal: p.boxOriginal };
-    const old = known.get(patchIdString(p));
+    const old = known.get(patchKey(p));
     if (old !== undefined) return { ...kept, cluster: old.cluster, distance: old.distance };
     const c = index.nearest(data.features.subarray(i * dim, (i + 1) * dim));
     return { ...kept, cluster: c, distance: Math.sqrt(squaredDistance(data.features, i, centroids, c, dim)) };

@@ -26,6 +26,7 @@ import { CSS, SCRIPT } from './report/style.js';
 export { escapeHtml } from './report/html.js';
 export { BOX_COLOUR } from './report/pictures.js';
 
+/** Options of writeReport: the store, an optional distilled selection and the output folder. */
 export interface ReportOptions {
   store: string;
   /** A distilled output folder: manifest.json beside `*.tar` shards. */
@@ -47,6 +48,7 @@ export interface ReportOptions {
   skippedRows?: number;
 }
 
+/** What writeReport wrote. */
 export interface ReportSummary {
   /** Path of the index page. */
   index: string;

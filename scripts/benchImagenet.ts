@@ -74,9 +74,11 @@ export async function benchImagenet(row: (name: string, value: string) => void):
     row('imagenet: rank all classes (K = 32)', `${(rankMs / 1000).toFixed(1)} s (${(rankMs / ranked.length).toFixed(0)} ms a class, ${iterations.toFixed(1)} Lloyd iterations on average, CPU time of all threads ${((process.cpuUsage(cpu0).user + process.cpuUsage(cpu0).system) / 1e6).toFixed(0)} s)`);
     for (const ipc of [10, 50, 100] as const) {
       const s0 = performance.now();
+      const c0 = process.cpuUsage();
       const picked = selectFromStore(store, { ipc }).reduce((n, s) => n + s.patches.length, 0);
+      const cpu = process.cpuUsage(c0);
       selectMs[`ipc${ipc}`] = round(performance.now() - s0);
-      row(`imagenet: select IPC ${ipc}, all classes`, `${selectMs[`ipc${ipc}`]} ms (${picked} patches)`);
+      row(`imagenet: select IPC ${ipc}, all classes`, `${selectMs[`ipc${ipc}`]} ms (${picked} patches; CPU time ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms)`);
     }
   } finally {
     await store.close();
@@ -99,7 +101,7 @@ export async function benchImagenet(row: (name: string, value: string) => void):
   row('imagenet: report (8 sources, 4 x 6 cluster thumbnails a class)', `${summary.images} pictures, ${summary.classes} class pages in ${((performance.now() - p0) / 1000).toFixed(0)} s; ${(folderBytes(reportDir) / 2 ** 20).toFixed(0)} MB in all`);
   const indexPictures = readdirSync(join(reportDir, 'img'), { recursive: true }).filter((f) => String(f).includes('index-'));
   const pictureBytes = indexPictures.reduce((n, f) => n + statSync(join(reportDir, 'img', String(f))).size, 0);
-  row('imagenet: report index page', `${(indexBytes / 1024).toFixed(0)} KiB of HTML (+ ${(pictureBytes / 1024).toFixed(0)} KiB of class pictures, loaded lazily)`);
+  row('imagenet: report index page', `${(indexBytes / 1024).toFixed(0)} KiB of HTML (+ ${(pictureBytes / 1024).toFixed(0)} KiB of class pictures in ${indexPictures.length} sprite sheets)`);
   const browser = findChromium();
   let loadMs: number | null = null;
   if (browser === undefined) row('imagenet: report index in Chromium', 'no chromium on PATH: not measured');

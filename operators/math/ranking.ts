@@ -33,8 +33,8 @@ export interface PatchId {
   index: number;
 }
 
-/** One string per patch, for maps and sets (sample keys never hold NUL). */
-export function patchIdString(p: PatchId): string {
+/** A patch's identity as one string, for Map keys (NUL cannot occur in a stored sample key). */
+export function patchKey(p: PatchId): string {
   return `${p.key}\0${p.index}`;
 }
 

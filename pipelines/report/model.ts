@@ -5,7 +5,7 @@
  * the same store and selection give the same report.
  */
 import type { ClassCounts, ClassPatch, ScoreStore } from '../../storage/store/index.js';
-import { median, patchIdString } from '../../operators/math/ranking.js';
+import { median, patchKey } from '../../operators/math/ranking.js';
 import type { ManifestClass } from '../../operators/selectionTypes.js';
 import type { Jobs, SampleJob, SourceView, ThumbView, Tile } from './pictures.js';
 import type { DistilledView, Selection } from './selection.js';
@@ -73,7 +73,7 @@ type JobFor = (key: string, shard: string) => SampleJob;
 function clusterRows(store: ScoreStore, cls: number, patches: ClassPatch[], settings: Settings, job: JobFor): ClassView['clusters'] {
   const rec = store.getClassClusters(cls);
   if (rec === undefined) return undefined;
-  const byPatch = new Map(patches.map((p) => [patchIdString(p), p]));
+  const byPatch = new Map(patches.map((p) => [patchKey(p), p]));
   const members = new Map<number, typeof rec.members>();
   for (const m of rec.members) {
     let list = members.get(m.cluster);
@@ -86,11 +86,11 @@ function clusterRows(store: ScoreStore, cls: number, patches: ClassPatch[], sett
   const rows = order.slice(0, settings.clusterRows).map((cluster, position): ClusterRow => {
     const list = [...(members.get(cluster) ?? [])].sort((a, b) => a.rank - b.rank || compareText(a.key, b.key) || a.index - b.index);
     const scores = list.flatMap((m) => {
-      const p = byPatch.get(patchIdString(m));
+      const p = byPatch.get(patchKey(m));
       return p === undefined ? [] : [p.score];
     });
     const thumbs = list.slice(0, settings.clusterThumbs).map((m) => {
-      const p = byPatch.get(patchIdString(m));
+      const p = byPatch.get(patchKey(m));
       const view: ThumbView = { key: m.key, index: m.index, rank: m.rank, ...(p === undefined ? {} : { score: p.score }) };
       const shard = p === undefined ? undefined : store.sampleShard(m.key);
       if (p === undefined || shard === undefined) view.missing = `patch ${m.index} of "${m.key}" is not in the store`;
