@@ -99,11 +99,13 @@ export class OnnxModel {
     this.outputs = describe(session.outputMetadata);
   }
 
-  static async load(path: string, opts: RuntimeOptions = {}): Promise<OnnxModel> {
-    if (!existsSync(path)) throw new DdpsError('MISSING_FILE', `model file not found: ${path}`, { file: path });
+  /** A model file, or a serialized model held in memory (then `name` stands for its path in messages). */
+  static async load(source: string | Uint8Array, opts: RuntimeOptions & { name?: string } = {}): Promise<OnnxModel> {
+    const path = typeof source === 'string' ? source : (opts.name ?? '(in-memory model)');
+    if (typeof source === 'string' && !existsSync(source)) throw new DdpsError('MISSING_FILE', `model file not found: ${path}`, { file: path });
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(path, sessionOptions(opts));
+      session = typeof source === 'string' ? await ort.InferenceSession.create(source, sessionOptions(opts)) : await ort.InferenceSession.create(source, sessionOptions(opts));
       sessions++;
     } catch (cause) {
       const why = cause instanceof Error ? cause.message : String(cause);

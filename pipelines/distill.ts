@@ -32,6 +32,10 @@ export interface BudgetsOptions {
   maxsize?: number;
   /** One folder per budget even for a single IPC. */
   perBudgetFolders?: boolean;
+  /** Worker threads clustering classes at once (default: one per core; 0: the main thread). */
+  rankWorkers?: number;
+  /** Bytes of cut crops held at once while rendering (default 128 MiB). */
+  cropMemory?: number;
 }
 
 /** One budget's output folder, manifest and selection time. */
@@ -82,6 +86,7 @@ export async function selectBudgets(opts: BudgetsOptions): Promise<BudgetsResult
       threshold: opts.reclusterThreshold ?? DEFAULT_SELECTION.reclusterThreshold,
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       ...(opts.clusters !== undefined ? { clusters: opts.clusters } : {}),
+      ...(opts.rankWorkers !== undefined ? { workers: opts.rankWorkers } : {}),
     });
     const names = (config.classes as string[] | undefined) ?? [];
     const topClusters = opts.topClusters ?? DEFAULT_SELECTION.topClusters;
@@ -109,6 +114,7 @@ export async function selectBudgets(opts: BudgetsOptions): Promise<BudgetsResult
         outputSize: opts.outputSize ?? DEFAULT_SELECTION.outputSize,
         ...(opts.maxcount !== undefined ? { maxcount: opts.maxcount } : {}),
         ...(opts.maxsize !== undefined ? { maxsize: opts.maxsize } : {}),
+        ...(opts.cropMemory !== undefined ? { cropMemory: opts.cropMemory } : {}),
       });
       budgets.push({ ipc, dir, manifest, selectMs });
     }

@@ -13,6 +13,7 @@ export {
   updateRanks,
 } from './rank.js';
 export { type MaterializeOptions, DISTILLED_PATTERN, MANIFEST_NAME, materialize } from './materialize.js';
+export { parseManifest, readManifest } from './manifest.js';
 export { type BudgetResult, type BudgetsOptions, type BudgetsResult, parseClasses, selectBudgets } from './distill.js';
 export { type RelabelOptions, type RelabelSummary, relabel as relabelShards } from './relabel.js';
 export { type ReportOptions, type ReportSummary, writeReport } from './report.js';

@@ -48,6 +48,8 @@ export interface MaterializeOptions {
   concurrency?: number;
   /** The manifest's createdBy (default "ddps"). */
   createdBy?: string;
+  /** Bytes of cut crops held at once while rendering (default 128 MiB, see concat). */
+  cropMemory?: number;
 }
 
 function checkSelection(selection: readonly ClassSelection[], needed: number, classNames: readonly string[]): ClassSelection[] {
@@ -95,7 +97,7 @@ export async function materialize(selection: readonly ClassSelection[], opts: Ma
   });
   await lastValueFrom(
     from(layouts.flat()).pipe(
-      concat({ outputSize, mosaic, concurrency, flow: new Flow(4 * concurrency) }),
+      concat({ outputSize, mosaic, concurrency, flow: new Flow(4 * concurrency), ...(opts.cropMemory === undefined ? {} : { cropMemory: opts.cropMemory }) }),
       writeDistilled(writer, { ipc, mosaic, classNames }),
       ignoreElements(),
     ),

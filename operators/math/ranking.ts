@@ -4,6 +4,7 @@
  * stable identity (sample key and patch index, or cluster index) so that the ranking is a function of
  * the data alone.
  */
+import type { Box } from '../../core/geometry.js';
 import type { ClusterMember } from '../../storage/store/types.js';
 
 /**
@@ -61,6 +62,9 @@ export function median(values: ArrayLike<number>): number {
 export interface Assigned extends PatchId {
   cluster: number;
   distance: number;
+  /** Kept in the member when given (selection reads them from the ranking). */
+  score?: number;
+  boxOriginal?: Box;
 }
 
 /**
@@ -72,7 +76,8 @@ export function rankWithinClusters(members: readonly Assigned[]): ClusterMember[
   let rank = 0;
   return sorted.map((m, i) => {
     rank = i > 0 && sorted[i - 1].cluster === m.cluster ? rank + 1 : 0;
-    return { key: m.key, index: m.index, cluster: m.cluster, rank, distance: m.distance };
+    const kept = { ...(m.score === undefined ? {} : { score: m.score }), ...(m.boxOriginal === undefined ? {} : { boxOriginal: m.boxOriginal }) };
+    return { key: m.key, index: m.index, cluster: m.cluster, rank, distance: m.distance, ...kept };
   });
 }
 

@@ -4,13 +4,13 @@
  * an interrupted run (kill -9 included) finds every committed sample complete and nothing partial.
  */
 import { DdpsError } from '../../core/errors.js';
-import { getClassClusters, putClassClusters } from './clusters.js';
+import { getClassClusters, getClassRanking, putClassClusters } from './clusters.js';
 import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, type RunIdentity, type StoreIdentity } from './meta.js';
 import { incompleteStore, openEnvironment, type StoreDbs } from './open.js';
-import { classPatches } from './patches.js';
-import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
+import { classPatchIds, classPatches } from './patches.js';
+import { classCounts, getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
 import { metaKey, sampleKey } from './schema.js';
-import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
+import type { ClassClusters, ClassCounts, ClassPatch, ClassRanking, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
 /** How to open a store: for writing with the run's identity, or read-only. */
 export type ScoreStoreOptions =
@@ -111,8 +111,9 @@ export class ScoreStore {
     return this.writable().then(() => putSkipped(this.dbs, rec));
   }
 
-  getSample(key: string): SampleRecord | undefined {
-    return getSample(this.dbs, key);
+  /** `{ patches: false }`: the record with its score map and an empty patch list. */
+  getSample(key: string, opts: { patches?: boolean } = {}): SampleRecord | undefined {
+    return getSample(this.dbs, key, opts.patches ?? true);
   }
 
   /** The shard a scored sample came from, without reading its score map or patches. */
@@ -133,13 +134,26 @@ export class ScoreStore {
     return iterateSkipped(this.dbs);
   }
 
-  /** Exactly class `cls`'s patches, one range scan, ordered by sample key then patch index. */
-  classPatches(cls: number): Generator<ClassPatch> {
-    return classPatches(this.dbs, cls);
+  /**
+   * Exactly class `cls`'s patches, one range scan, ordered by sample key then patch index.
+   * `{ features: false }` leaves the DIFT features out (boxes and scores only, much less to copy).
+   */
+  classPatches(cls: number, opts: { features?: boolean } = {}): Generator<ClassPatch> {
+    return classPatches(this.dbs, cls, opts.features ?? true);
+  }
+
+  /** Class `cls`'s patch ids in classPatches' order, from the keys alone (no feature is read). */
+  classPatchIds(cls: number): Generator<{ key: string; index: number }> {
+    return classPatchIds(this.dbs, cls);
   }
 
   counts(): StoreCounts {
     return storeCounts(this.dbs);
+  }
+
+  /** Class `cls`'s samples and patches (one read; undefined for a class without samples). */
+  classCounts(cls: number): ClassCounts | undefined {
+    return classCounts(this.dbs, cls);
   }
 
   putClassClusters(cls: number, rec: ClassClusters): Promise<void> {
@@ -161,6 +175,11 @@ export class ScoreStore {
 
   getClassClusters(cls: number): ClassClusters | undefined {
     return getClassClusters(this.dbs, cls);
+  }
+
+  /** The class's ranking without reading its centroids (what selection needs). */
+  getClassRanking(cls: number): ClassRanking | undefined {
+    return getClassRanking(this.dbs, cls);
   }
 
   /** Waits for pending writes, then closes the environment. */

@@ -75,6 +75,21 @@ export interface ClusterMember {
   /** Place inside its cluster, 0 = nearest to the centroid. */
   rank: number;
   distance: number;
+  /**
+   * The patch's score and box when it was ranked: selection then reads the class's record alone,
+   * not its patches (records written before these were kept lack them).
+   */
+  score?: number;
+  boxOriginal?: Box;
+}
+
+/** What selection reads of a class's ranking: no centroids, no distances. */
+export interface ClassRanking {
+  k: number;
+  order: number[];
+  members: Array<Pick<ClusterMember, 'key' | 'index' | 'cluster' | 'rank' | 'score' | 'boxOriginal'>>;
+  /** Sample key -> its shard, when the ranking keeps them (a store ranked by an older ddps does not). */
+  shards?: Map<string, string>;
 }
 
 /** One class's k-means result and ranking (Stage II). */

@@ -196,3 +196,17 @@ async function* readShard(url: string, opts: ReadOptions): AsyncGenerator<WdsSam
 export async function* readSamples(urls: ShardSpec, opts: ReadOptions = {}): AsyncGenerator<WdsSample> {
   for (const url of await expandShards(urls)) yield* readShard(url, opts);
 }
+
+/**
+ * The samples of one shard whose keys `wanted` names, each once (a repeated key is passed over), in
+ * shard order, ending right after the last of them instead of reading the shard's tail. `found`
+ * collects the keys met, so the caller can name the ones the shard did not have.
+ */
+export async function* readNamedSamples(url: string, wanted: { has(key: string): boolean; readonly size: number }, found: Set<string>, opts: ReadOptions = {}): AsyncGenerator<WdsSample> {
+  for await (const sample of readSamples(url, opts)) {
+    if (!wanted.has(sample.__key__) || found.has(sample.__key__)) continue;
+    found.add(sample.__key__);
+    yield sample;
+    if (found.size === wanted.size) return;
+  }
+}

@@ -1,14 +1,10 @@
 /** What tests may need beyond the checkout, and how `npm test` (test/run.ts) treats it when missing: see needs.ts. */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { findChromium as chromium } from '../../scripts/chromium.js';
 import { DATA, MODELS, SHARED, TINY_SD } from './paths.js';
 
 const onPath = (name: string): boolean => spawnSync(name, ['--version'], { stdio: 'ignore' }).status === 0;
-
-/** The first browser that runs, for the report's browser test. */
-export function chromium(): string | undefined {
-  return [process.env.CHROMIUM, 'chromium', 'chromium-browser', 'google-chrome'].find((n): n is string => !!n && onPath(n));
-}
 
 /** Each requirement: why it is missing, or undefined when it is there. */
 export const REQUIREMENTS = {
@@ -17,6 +13,8 @@ export const REQUIREMENTS = {
   chromium: () => (chromium() ? undefined : 'no chromium on PATH (apt-get install chromium)'),
   strace: () => (onPath('strace') ? undefined : 'no strace on PATH (apt-get install strace): the kill-anywhere test injects its kills with it'),
 } satisfies Record<string, () => string | undefined>;
+
+export { chromium };
 
 export type Need = keyof typeof REQUIREMENTS;
 
