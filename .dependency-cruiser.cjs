@@ -3,6 +3,8 @@
  *   core (shared vocabulary: errors, configuration, geometry) <- storage, models <- operators <- pipelines <- cli
  * toy (the embedded toy world) sits beside pipelines: it builds packs and shards with models and storage.
  * queue (scale-out over BullMQ: submit, work, status) sits above pipelines and below cli.
+ * index.ts (the package root, 'ddps') re-exports each layer's index.ts and nothing imports it back;
+ * examples are written as a user writes them: they import the package 'ddps', never a path.
  * `npm test` runs this check, so a change cannot quietly break it.
  */
 const layer = (name, allowed) => ({
@@ -23,6 +25,20 @@ module.exports = {
     layer('toy', ['core', 'storage', 'models']),
     layer('queue', ['core', 'storage', 'models', 'operators', 'pipelines']),
     layer('cli', ['core', 'storage', 'models', 'operators', 'pipelines', 'toy', 'queue']),
+    {
+      name: 'root-index-is-the-top',
+      severity: 'error',
+      comment: 'index.ts is what a user imports as ddps; a module of ddps importing it would import itself',
+      from: { pathNot: '^index\\.ts$' },
+      to: { path: '^index\\.ts$' },
+    },
+    {
+      name: 'examples-import-the-package',
+      severity: 'error',
+      comment: "examples import 'ddps' (and rxjs, node:*) as a user would, never a module of the repo by path",
+      from: { path: '^examples/' },
+      to: { dependencyTypes: ['local', 'localmodule', 'aliased'] },
+    },
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
     { name: 'not-to-test', severity: 'error', from: { pathNot: '^test/' }, to: { path: '^test/' } },
   ],

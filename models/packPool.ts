@@ -5,69 +5,33 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { DiffusionModel, PackIdentity } from './diffusion.js';
-import { DdpsError, type ErrorCode } from '../core/errors.js';
+import type { DiffusionModel, ModelIdentity } from './diffusion.js';
 import type { LoadPackOptions, NoisePrediction } from './pack.js';
 import { mergeReports, type StageTime } from './stageTimer.js';
-import type { WorkerError, WorkerInit, WorkerRequest } from './packWorker.js';
+import type { WorkerInit, WorkerRequest } from './packWorker.js';
+import { RpcClient } from './workerRpc.js';
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+/** Requests typed by the worker's protocol. */
+class PackClient extends RpcClient {
+  override call<T>(req: Body<WorkerRequest>): Promise<T> {
+    return super.call<T>(req);
+  }
+}
+
 type Body<R> = R extends unknown ? Omit<R, 'id'> : never;
 
-class PackWorker {
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  busy = 0;
-
-  constructor(readonly worker: Worker) {
-    worker.on('message', (msg: { id: number; ok: boolean; result?: unknown; error?: WorkerError }) => {
-      const p = this.pending.get(msg.id);
-      if (!p) return;
-      this.pending.delete(msg.id);
-      this.busy--;
-      if (msg.ok) p.resolve(msg.result);
-      else p.reject(fromWire(msg.error!));
-    });
-    worker.on('error', (e) => this.failAll(e));
-    worker.on('exit', (code) => {
-      if (this.pending.size) this.failAll(new Error(`pack worker exited with code ${code}`));
-    });
-  }
-
-  ready(): Promise<{ identity: PackIdentity; alphabar: Float64Array }> {
-    this.busy++;
-    return new Promise((resolve, reject) => this.pending.set(0, { resolve: resolve as (v: unknown) => void, reject }));
-  }
-
-  call<T>(req: Body<WorkerRequest>): Promise<T> {
-    const id = this.nextId++;
-    this.busy++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ ...req, id });
-    });
-  }
-
-  private failAll(e: unknown): void {
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
-  }
-}
-
-function fromWire(e: WorkerError): Error {
-  return e.code ? new DdpsError(e.code as ErrorCode, e.message, { file: e.file, sample: e.sample }) : new Error(e.message);
-}
-
+/** Options of PackPool.open: Pack.load's, and how many worker threads (each loads the pack once). */
 export interface PackPoolOptions extends LoadPackOptions {
   workers?: number;
 }
 
+/** A DiffusionModel over worker threads, one long-lived Pack each, so model calls run beside decoding and I/O. */
 export class PackPool implements DiffusionModel {
   private readonly textCache = new Map<string, Promise<Float32Array>>();
 
   private constructor(
-    private readonly workers: PackWorker[],
-    readonly identity: PackIdentity,
+    private readonly workers: PackClient[],
+    readonly identity: ModelIdentity,
     readonly alphabar: Float64Array,
   ) {}
 
@@ -79,17 +43,17 @@ export class PackPool implements DiffusionModel {
     const init: WorkerInit = { dir, options: { ...rest, intraOpThreads: threads } };
     const url = new URL('./packWorker.js', import.meta.url);
     // The first worker writes the DIFT-tapped UNet if needed; the others start once it exists.
-    const first = new PackWorker(new Worker(url, { workerData: init }));
-    const info = await first.ready().catch(async (e: unknown) => {
+    const first = new PackClient(new Worker(url, { workerData: init }), 'pack worker');
+    const info = await first.ready<{ identity: ModelIdentity; alphabar: Float64Array }>().catch(async (e: unknown) => {
       await first.worker.terminate();
       throw e;
     });
-    const others = Array.from({ length: n - 1 }, () => new PackWorker(new Worker(url, { workerData: init })));
+    const others = Array.from({ length: n - 1 }, () => new PackClient(new Worker(url, { workerData: init }), 'pack worker'));
     await Promise.all(others.map((w) => w.ready()));
     return new PackPool([first, ...others], info.identity, info.alphabar);
   }
 
-  private pick(): PackWorker {
+  private pick(): PackClient {
     return this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
   }
 

@@ -2,9 +2,9 @@
  * One worker thread = one long-lived Pack. ONNX Runtime runs synchronously on the thread that calls
  * it, so inference lives here while the main thread decodes, batches and writes.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { DdpsError } from '../core/errors.js';
+import { workerData } from 'node:worker_threads';
 import { Pack, type LoadPackOptions } from './pack.js';
+import { serveRpc } from './workerRpc.js';
 
 export interface WorkerInit {
   dir: string;
@@ -18,35 +18,9 @@ export type WorkerRequest =
   | { id: number; op: 'stats' }
   | { id: number; op: 'close' };
 
-export interface WorkerError {
-  code?: string;
-  message: string;
-  file?: string;
-  sample?: string;
-}
-
-async function serve(): Promise<void> {
-  const port = parentPort!;
+function start(): Promise<{ context: Pack; hello: unknown }> {
   const init = workerData as WorkerInit;
-  let pack: Pack;
-  try {
-    pack = await Pack.load(init.dir, init.options);
-  } catch (e) {
-    port.postMessage({ id: 0, ok: false, error: toWire(e) });
-    return;
-  }
-  port.postMessage({ id: 0, ok: true, result: { identity: pack.identity, alphabar: pack.alphabar } });
-  // One request at a time: ONNX Runtime computes on this thread anyway, and serving in order keeps
-  // the measured times free of queueing.
-  let queue: Promise<void> = Promise.resolve();
-  port.on('message', (req: WorkerRequest) => {
-    queue = queue.then(() =>
-      handle(pack, req).then(
-        (result) => port.postMessage({ id: req.id, ok: true, result }),
-        (e: unknown) => port.postMessage({ id: req.id, ok: false, error: toWire(e) }),
-      ),
-    );
-  });
+  return Pack.load(init.dir, init.options).then((pack) => ({ context: pack, hello: { identity: pack.identity, alphabar: pack.alphabar } }));
 }
 
 async function handle(pack: Pack, req: WorkerRequest): Promise<unknown> {
@@ -66,9 +40,4 @@ async function handle(pack: Pack, req: WorkerRequest): Promise<unknown> {
   }
 }
 
-function toWire(e: unknown): WorkerError {
-  if (e instanceof DdpsError) return { code: e.code, message: e.message, file: e.file, sample: e.sample };
-  return { message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
-}
-
-void serve();
+serveRpc({ start, handle: (pack, req) => handle(pack, req as WorkerRequest) });

@@ -25,8 +25,10 @@ export interface TensorInfo {
   shape: (number | string)[] | undefined;
 }
 
+/** An ONNX Runtime execution provider ddps knows how to ask for. */
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
 
+/** How ONNX Runtime runs a model: execution providers in order of preference, and threads. */
 export interface RuntimeOptions {
   /** Execution providers in order of preference; 'cpu' is always the last fallback. */
   providers?: Provider[];
@@ -44,6 +46,7 @@ export function providersFromEnv(env: NodeJS.ProcessEnv = process.env): Provider
   return parseProviders(raw);
 }
 
+/** Parses a comma-separated provider list (`cuda,cpu`); DdpsError('BAD_ARGUMENT') names an unknown one. */
 export function parseProviders(raw: string): Provider[] {
   const list = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const p of list) {
@@ -96,11 +99,13 @@ export class OnnxModel {
     this.outputs = describe(session.outputMetadata);
   }
 
-  static async load(path: string, opts: RuntimeOptions = {}): Promise<OnnxModel> {
-    if (!existsSync(path)) throw new DdpsError('MISSING_FILE', `model file not found: ${path}`, { file: path });
+  /** A model file, or a serialized model held in memory (then `name` stands for its path in messages). */
+  static async load(source: string | Uint8Array, opts: RuntimeOptions & { name?: string } = {}): Promise<OnnxModel> {
+    const path = typeof source === 'string' ? source : (opts.name ?? '(in-memory model)');
+    if (typeof source === 'string' && !existsSync(source)) throw new DdpsError('MISSING_FILE', `model file not found: ${path}`, { file: path });
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(path, sessionOptions(opts));
+      session = typeof source === 'string' ? await ort.InferenceSession.create(source, sessionOptions(opts)) : await ort.InferenceSession.create(source, sessionOptions(opts));
       sessions++;
     } catch (cause) {
       const why = cause instanceof Error ? cause.message : String(cause);

@@ -2,23 +2,28 @@
  * Stage III rendering: distilled images laid out by math/mosaic.ts -> PNG.
  *
  * Crops are cut from the original images, re-read from their shards, never from a resized or
- * lossy intermediate. Every shard a run needs is read once, in one streaming pass; a needed sample
- * is decoded, all its crops are cut and resized to the cell size at once, and the decoded image is
- * dropped. Memory is the cell crops (cells x cell side^2 x 3 bytes) plus the few samples being
- * decoded, whatever the size of the dataset; a crop is freed once the last image using it is drawn.
+ * lossy intermediate. The images stream through in groups whose crops fit in `cropMemory`; for a
+ * group, each shard it needs is read once, in one streaming pass that stops after the group's last
+ * sample in it; a needed sample is decoded, all its crops are cut and resized to the cell size at
+ * once, and the decoded image is dropped; then the group's images are drawn, in order, and its crops
+ * freed. Memory is one group's crops, the few samples being decoded and the rendered images the flow
+ * lets wait for the writer: it does not grow with IPC x classes. Groups follow the input order
+ * (classes in order), so when shards hold classes together, as sorted datasets do, each shard is
+ * read about once; with shuffled shards a shard is read once per group that needs it.
  */
-import { from, mergeMap, type OperatorFunction, toArray } from 'rxjs';
+import { concatMap, defer, from, mergeMap, Observable, type OperatorFunction } from 'rxjs';
 import sharp from 'sharp';
 import { DdpsError } from '../core/errors.js';
-import { readSamples, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
+import { readNamedSamples, requireImage, type WdsSample } from '../storage/webdataset/index.js';
 import { DEFAULT_CONCURRENCY, decodeImage } from './decode.js';
 import type { Flow, Ticket } from './flow.js';
-import { mapOrdered } from './mapOrdered.js';
+import { mapOrdered, mapOrderedIterable } from './mapOrdered.js';
 import type { DistilledImage, RankedPatch } from './selectionTypes.js';
 import { reason } from './skips.js';
 import type { Decoded } from './types.js';
 import { type Box } from '../core/geometry.js';
 
+/** Options of concat: output size, mosaics or single patches, concurrency, and a Flow bounding rendered images. */
 export interface ConcatOptions {
   /** Side of the square output image (224 by default in materialize). */
   outputSize: number;
@@ -31,8 +36,14 @@ export interface ConcatOptions {
    * it on; the sink releases it once the image is written.
    */
   flow?: Flow;
+  /** Bytes of cut crops held at once (default 128 MiB); a group always takes at least one image. */
+  cropMemory?: number;
 }
 
+/** The default cropMemory: 128 MiB, about 3,500 mosaic cells or 900 single images at 224 px. */
+export const DEFAULT_CROP_MEMORY = 128 * 2 ** 20;
+
+/** A distilled image with its PNG bytes. */
 export interface RenderedImage extends DistilledImage {
   png: Buffer;
   ticket?: Ticket;
@@ -102,39 +113,15 @@ export async function cutCrop(img: Decoded, box: Box, cell: number): Promise<Uin
 }
 
 async function cutSample(sample: WdsSample, crops: SampleCrops, cell: number, out: CropCache): Promise<void> {
-  const bytes = sampleImage(sample);
-  if (bytes === undefined) {
-    throw new DdpsError('BAD_SAMPLE', `sample "${sample.__key__}" in ${sample.__url__}: has no image (jpg, jpeg, png or webp) to cut patches from`, {
-      sample: sample.__key__,
-      file: sample.__url__,
-    });
-  }
-  const img = await decodeImage(bytes, { key: sample.__key__, url: sample.__url__, cls: crops.cls });
+  const img = await decodeImage(requireImage(sample), { key: sample.__key__, url: sample.__url__, cls: crops.cls });
   await Promise.all([...crops.boxes].map(async ([id, box]) => out.set(id, await cutCrop(img, box, cell))));
 }
 
 /** One streaming pass over `shard`: the crops of the samples in `wanted`, into `out`. */
 export async function cutShard(shard: string, wanted: Map<string, SampleCrops>, cell: number, out: CropCache, concurrency = DEFAULT_CONCURRENCY): Promise<void> {
   const found = new Set<string>();
-  const pending = new Set<Promise<void>>();
-  let failure: { error: unknown } | undefined;
-  try {
-    for await (const sample of readSamples(shard)) {
-      const crops = wanted.get(sample.__key__);
-      if (crops === undefined || found.has(sample.__key__)) continue;
-      found.add(sample.__key__);
-      const job: Promise<void> = cutSample(sample, crops, cell, out)
-        .catch((error: unknown) => void (failure ??= { error }))
-        .finally(() => pending.delete(job));
-      pending.add(job);
-      if (pending.size >= concurrency) await Promise.race(pending);
-      // Stop at the last needed sample rather than reading the shard's tail.
-      if (failure !== undefined || found.size === wanted.size) break;
-    }
-  } finally {
-    await Promise.all(pending);
-  }
-  if (failure !== undefined) throw failure.error;
+  const cut = (sample: WdsSample): Promise<void> => cutSample(sample, wanted.get(sample.__key__)!, cell, out);
+  for await (const _ of mapOrderedIterable(readNamedSamples(shard, wanted, found), cut, concurrency));
   const missing = [...wanted.keys()].filter((k) => !found.has(k));
   if (missing.length > 0) {
     const more = missing.length > 1 ? ` (and ${missing.length - 1} more selected samples)` : '';
@@ -183,38 +170,77 @@ export async function encodePng(rgb: Uint8Array, size: number): Promise<Buffer> 
 }
 
 /**
- * Collects the whole stream (the layout is small), cuts every crop, then draws the images in input
- * order. Each crop is dropped after the last image that uses it.
+ * Consecutive images, grouped so that the distinct crops of a group take at most `budget` bytes
+ * (`cropBytes` each); an image whose crops alone exceed it is a group of its own.
+ */
+export function groupByCrops(cropBytes: number, budget: number): OperatorFunction<DistilledImage, DistilledImage[]> {
+  const most = Math.max(1, Math.floor(budget / cropBytes));
+  return (source) =>
+    new Observable<DistilledImage[]>((subscriber) => {
+      let group: DistilledImage[] = [];
+      let crops = new Set<string>();
+      return source.subscribe({
+        next: (img) => {
+          const ids = new Set(img.cells.map(cropId));
+          const added = [...ids].filter((id) => !crops.has(id)).length;
+          if (group.length > 0 && crops.size + added > most) {
+            subscriber.next(group);
+            group = [];
+            crops = new Set();
+          }
+          group.push(img);
+          for (const id of ids) crops.add(id);
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => {
+          if (group.length > 0) subscriber.next(group);
+          subscriber.complete();
+        },
+      });
+    });
+}
+
+/** One group: cuts its crops, then draws its images in order, each crop dropped after its last use. */
+function renderGroup(images: DistilledImage[], cell: number, opts: ConcatOptions, concurrency: number): Observable<RenderedImage> {
+  return defer(() => cutCrops(images, cell, concurrency)).pipe(
+    mergeMap((crops) => {
+      const uses = new Map<string, number>();
+      for (const img of images) for (const p of img.cells) uses.set(cropId(p), (uses.get(cropId(p)) ?? 0) + 1);
+      return from(images).pipe(
+        mapOrdered(async (img: DistilledImage): Promise<RenderedImage> => {
+          const ticket = await opts.flow?.acquire();
+          try {
+            const rgb = composeImage(img, crops, opts.outputSize, opts.mosaic);
+            for (const p of img.cells) {
+              const id = cropId(p);
+              const left = uses.get(id)! - 1;
+              if (left === 0) crops.delete(id);
+              uses.set(id, left);
+            }
+            const png = await encodePng(rgb, opts.outputSize);
+            return ticket === undefined ? { ...img, png } : { ...img, png, ticket };
+          } catch (err) {
+            ticket?.release();
+            throw err;
+          }
+        }, concurrency),
+      );
+    }),
+  );
+}
+
+/**
+ * Draws the images in input order, one crop group at a time (see the file comment): the next group's
+ * shards are read once the previous group's images are all drawn.
  */
 export function concat(opts: ConcatOptions): OperatorFunction<DistilledImage, RenderedImage> {
   const cell = cellSize(opts.outputSize, opts.mosaic);
   const concurrency = opts.concurrency ?? DEFAULT_CONCURRENCY;
+  const budget = opts.cropMemory ?? DEFAULT_CROP_MEMORY;
+  if (!(budget > 0)) throw new DdpsError('BAD_ARGUMENT', `crop memory ${budget}: expected a number of bytes > 0`);
   return (source) =>
     source.pipe(
-      toArray(),
-      mergeMap(async (images) => ({ images, crops: await cutCrops(images, cell, concurrency) })),
-      mergeMap(({ images, crops }) => {
-        const uses = new Map<string, number>();
-        for (const img of images) for (const p of img.cells) uses.set(cropId(p), (uses.get(cropId(p)) ?? 0) + 1);
-        return from(images).pipe(
-          mapOrdered(async (img: DistilledImage): Promise<RenderedImage> => {
-            const ticket = await opts.flow?.acquire();
-            try {
-              const rgb = composeImage(img, crops, opts.outputSize, opts.mosaic);
-              for (const p of img.cells) {
-                const id = cropId(p);
-                const left = uses.get(id)! - 1;
-                if (left === 0) crops.delete(id);
-                uses.set(id, left);
-              }
-              const png = await encodePng(rgb, opts.outputSize);
-              return ticket === undefined ? { ...img, png } : { ...img, png, ticket };
-            } catch (err) {
-              ticket?.release();
-              throw err;
-            }
-          }, concurrency),
-        );
-      }),
+      groupByCrops(cell * cell * 3, budget),
+      concatMap((group) => renderGroup(group, cell, opts, concurrency)),
     );
 }

@@ -1,14 +1,17 @@
 /**
  * Stage III per class: the budget's patches from the stored clusters and ranks. Reads the store only
- * (one cluster record, one range scan, one small lookup per selected sample's shard): no model runs.
+ * (the class's ranking record, and one small lookup per selected sample's shard): no model runs.
  */
 import { map, type OperatorFunction } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
+import type { Box } from '../core/geometry.js';
 import type { ClassPatch, ScoreStore } from '../storage/store/index.js';
 import { MOSAIC_MAX_IPC, patchesNeeded } from './math/mosaic.js';
+import { patchKey } from './math/ranking.js';
 import { selectPatches, type Candidate } from './math/selection.js';
 import type { ClassSelection, RankedPatch } from './selectionTypes.js';
 
+/** The budget: images per class, mosaics, top clusters and optional near-duplicate skipping. */
 export interface SelectOptions {
   /** Images per class. */
   ipc: number;
@@ -20,32 +23,43 @@ export interface SelectOptions {
   dedup?: number;
 }
 
-const patchId = (key: string, index: number): string => `${key}\0${index}`;
-
 /**
- * Class `cls`'s selection. A class without patches selects nothing; one whose patches are not all in
- * its stored clusters (scored after ranking) must be re-ranked first.
+ * Class `cls`'s selection. A class without patches selects nothing; one whose patch count differs
+ * from its ranking's (scored after ranking) must be re-ranked first. A ranking that keeps each
+ * member's score, box and shard (the compact record beside the centroids) is all it reads: no patch
+ * is scanned and no JSON parsed; older rankings, and dedup (which needs the features), read the
+ * class's patches in one range scan.
  */
 export function selectClass(store: ScoreStore, cls: number, opts: SelectOptions): ClassSelection {
   const needed = patchesNeeded(opts.ipc, opts.mosaic ?? opts.ipc <= MOSAIC_MAX_IPC);
-  const patches = new Map<string, ClassPatch>();
-  for (const p of store.classPatches(cls)) patches.set(patchId(p.key, p.index), p);
-  if (patches.size === 0) return { cls, needed, patches: [], short: true };
-  const rec = store.getClassClusters(cls);
+  const count = store.classCounts(cls)?.patches ?? 0;
+  if (count === 0) return { cls, needed, patches: [], short: true };
+  const rec = store.getClassRanking(cls);
   if (rec === undefined) {
-    throw new DdpsError('BAD_ARGUMENT', `score store ${store.dir}: class ${cls} has ${patches.size} patches but no clusters; rank the store before selecting`, { file: store.dir });
+    throw new DdpsError('BAD_ARGUMENT', `score store ${store.dir}: class ${cls} has ${count} patches but no clusters; rank the store before selecting`, { file: store.dir });
   }
+  if (rec.members.length !== count) stale(store, cls, `it has ${count} patches but its clusters hold ${rec.members.length}`);
+  const scan = opts.dedup !== undefined || rec.members.some((m) => m.score === undefined || m.boxOriginal === undefined);
+  const patches = new Map<string, ClassPatch>();
+  if (scan) for (const p of store.classPatches(cls, { features: opts.dedup !== undefined })) patches.set(patchKey(p), p);
+  const boxes: Box[] = [];
   const candidates: Candidate[] = rec.members.map((m) => {
-    const p = patches.get(patchId(m.key, m.index));
+    if (!scan) {
+      boxes.push(m.boxOriginal!);
+      return { key: m.key, index: m.index, cluster: m.cluster, rank: m.rank, score: m.score! };
+    }
+    const p = patches.get(patchKey(m));
     if (p === undefined) stale(store, cls, `its clusters name patch ${m.key}#${m.index}, which the store no longer has`);
+    boxes.push(p.boxOriginal);
     return { key: m.key, index: m.index, cluster: m.cluster, rank: m.rank, score: p.score, ...(opts.dedup === undefined ? {} : { feature: p.feature }) };
   });
-  if (candidates.length !== patches.size) stale(store, cls, `it has ${patches.size} patches but its clusters hold ${candidates.length}`);
+  if (scan && patches.size !== count) stale(store, cls, `it has ${patches.size} patches but its clusters hold ${candidates.length}`);
   const picked = selectPatches(candidates, rec.order, { needed, topClusters: opts.topClusters ?? 10, dedup: opts.dedup });
-  const shards = new Map<string, string>();
+  // The ranking keeps each sample's shard; an older one has them looked up.
+  const shards = new Map<string, string>(rec.shards);
   const shardOf = (key: string): string => {
     let shard = shards.get(key);
-    if (shard === undefined) {
+    if (shard === undefined || shard === '') {
       shard = store.sampleShard(key);
       if (shard === undefined) stale(store, cls, `sample ${key} is no longer scored`);
       shards.set(key, shard);
@@ -54,8 +68,7 @@ export function selectClass(store: ScoreStore, cls: number, opts: SelectOptions)
   };
   const ranked = picked.map((i): RankedPatch => {
     const c = candidates[i];
-    const p = patches.get(patchId(c.key, c.index))!;
-    return { key: c.key, index: c.index, cls, shard: shardOf(c.key), boxOriginal: p.boxOriginal, score: c.score, cluster: c.cluster, rank: c.rank };
+    return { key: c.key, index: c.index, cls, shard: shardOf(c.key), boxOriginal: boxes[i], score: c.score, cluster: c.cluster, rank: c.rank };
   });
   return { cls, needed, patches: ranked, short: ranked.length < needed };
 }

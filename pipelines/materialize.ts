@@ -6,7 +6,7 @@
  * Deterministic: the same selection gives byte-identical shards and manifest (fixed PNG settings,
  * the writer's fixed tar headers, classes in index order, no timestamps).
  */
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { from, ignoreElements, lastValueFrom } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
@@ -16,12 +16,16 @@ import { Flow } from '../operators/flow.js';
 import { layoutImages, type MosaicMode, mosaicFor, patchesNeeded } from '../operators/math/mosaic.js';
 import type { ClassSelection, DistillManifest, ManifestClass } from '../operators/selectionTypes.js';
 import { className, writeDistilled } from '../operators/writeDistilled.js';
+import { writeJsonAtomic } from '../storage/json.js';
 import { ShardWriter } from '../storage/webdataset/index.js';
 
+/** File names of distilled shards. */
 export const DISTILLED_PATTERN = 'distilled-%06d.tar';
 const DISTILLED_NAME = /^distilled-\d{6,}\.tar$/;
+/** The manifest beside distilled shards. */
 export const MANIFEST_NAME = 'manifest.json';
 
+/** Options of materialize: the budget, the layout, the output folder and what the manifest records. */
 export interface MaterializeOptions {
   ipc: number;
   /** Mosaics or not, or a `--mosaic` mode resolved by mosaicFor with `config.wholeImage`. */
@@ -44,6 +48,8 @@ export interface MaterializeOptions {
   concurrency?: number;
   /** The manifest's createdBy (default "ddps"). */
   createdBy?: string;
+  /** Bytes of cut crops held at once while rendering (default 128 MiB, see concat). */
+  cropMemory?: number;
 }
 
 function checkSelection(selection: readonly ClassSelection[], needed: number, classNames: readonly string[]): ClassSelection[] {
@@ -71,11 +77,6 @@ async function removeStale(outDir: string, written: readonly string[]): Promise<
   }
 }
 
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(value, null, 2) + '\n');
-  await rename(`${path}.tmp`, path);
-}
-
 /** Writes `<outDir>/distilled-%06d.tar` and `<outDir>/manifest.json`; returns the manifest. */
 export async function materialize(selection: readonly ClassSelection[], opts: MaterializeOptions): Promise<DistillManifest> {
   const { ipc, outDir, classNames, topClusters } = opts;
@@ -96,7 +97,7 @@ export async function materialize(selection: readonly ClassSelection[], opts: Ma
   });
   await lastValueFrom(
     from(layouts.flat()).pipe(
-      concat({ outputSize, mosaic, concurrency, flow: new Flow(4 * concurrency) }),
+      concat({ outputSize, mosaic, concurrency, flow: new Flow(4 * concurrency), ...(opts.cropMemory === undefined ? {} : { cropMemory: opts.cropMemory }) }),
       writeDistilled(writer, { ipc, mosaic, classNames }),
       ignoreElements(),
     ),

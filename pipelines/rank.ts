@@ -6,25 +6,39 @@
 import { from, lastValueFrom, toArray } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import { cluster, clusterClass, clusterInfo, loadClassFeatures, type ClusterOptions, type ClusterSummary } from '../operators/cluster.js';
+import { defaultKMeansWorkers, openKMeans, type KMeansEngine } from '../operators/kmeansPool.js';
+import { mapOrdered } from '../operators/mapOrdered.js';
 import { squaredDistance } from '../operators/math/kmeans.js';
-import { rankClass, type Assigned } from '../operators/math/ranking.js';
+import { patchKey, rankClass, type Assigned } from '../operators/math/ranking.js';
 import { select, type SelectOptions } from '../operators/select.js';
 import type { ClassSelection } from '../operators/selectionTypes.js';
 import { CentroidIndex } from '../storage/store/annIndex.js';
 import type { ClusterMember, ScoreStore } from '../storage/store/index.js';
 
+/** Options of rankStore: k-means settings and which classes. */
 export interface RankStoreOptions extends ClusterOptions {
   /** Default: every class with scored samples. */
   classes?: number[];
+  /** Worker threads clustering classes at once (default: one per core; 0: this thread). */
+  workers?: number;
 }
 
 const storedClasses = (store: ScoreStore): number[] => [...store.counts().perClass.keys()];
 
-/** Clusters and ranks each class from scratch and stores the result (replacing any earlier one). */
-export function rankStore(store: ScoreStore, opts: RankStoreOptions = {}): Promise<ClusterSummary[]> {
-  return lastValueFrom(from(opts.classes ?? storedClasses(store)).pipe(cluster(store, opts), toArray()));
+/**
+ * Clusters and ranks each class from scratch and stores the result (replacing any earlier one),
+ * `workers` classes at once (default: one per core).
+ */
+export async function rankStore(store: ScoreStore, opts: RankStoreOptions = {}): Promise<ClusterSummary[]> {
+  const engine = await openKMeans(opts.workers);
+  try {
+    return await lastValueFrom(from(opts.classes ?? storedClasses(store)).pipe(cluster(store, { ...opts, engine }), toArray()));
+  } finally {
+    await engine.close();
+  }
 }
 
+/** Options of selectFromStore: the budget and which classes. */
 export interface SelectFromStoreOptions extends SelectOptions {
   /** Default: every class with scored samples. */
   classes?: number[];
@@ -41,6 +55,7 @@ export function selectFromStore(store: ScoreStore, opts: SelectFromStoreOptions)
   return out;
 }
 
+/** Options of updateRanks: when to re-cluster, and with what. */
 export interface UpdateRanksOptions {
   /**
    * A class is re-clustered from scratch when the patches folded in since its last full clustering,
@@ -53,8 +68,11 @@ export interface UpdateRanksOptions {
   clusters?: number;
   /** Default: every class with scored samples. */
   classes?: number[];
+  /** Worker threads re-clustering classes at once (default: one per core; 0: this thread). */
+  workers?: number;
 }
 
+/** Which classes updateRanks folded in, re-clustered or left alone. */
 export interface UpdateRanksResult {
   /** New patches assigned to the existing centroids, ranks recomputed. */
   incremental: number[];
@@ -76,41 +94,51 @@ export async function updateRanks(store: ScoreStore, opts: UpdateRanksOptions = 
   if (!(threshold >= 0 && Number.isFinite(threshold))) {
     throw new DdpsError('BAD_ARGUMENT', `updateRanks: threshold must be a finite fraction >= 0, got ${threshold}`);
   }
-  const result: UpdateRanksResult = { incremental: [], reclustered: [], unchanged: [] };
-  for (const cls of opts.classes ?? storedClasses(store)) result[await updateClass(store, cls, threshold, opts)].push(cls);
-  return result;
+  const workers = opts.workers ?? defaultKMeansWorkers();
+  // Started only when a class has to be clustered from scratch.
+  let engine: Promise<KMeansEngine> | undefined;
+  const recluster = async (cls: number, clusters: number | undefined, seed: number | undefined): Promise<Update> => {
+    await clusterClass(store, cls, { clusters, seed }, await (engine ??= openKMeans(workers)));
+    return 'reclustered';
+  };
+  try {
+    const classes = opts.classes ?? storedClasses(store);
+    const updates = await lastValueFrom(from(classes).pipe(mapOrdered((cls: number) => updateClass(store, cls, threshold, opts, recluster), workers + 1), toArray()), { defaultValue: [] });
+    const result: UpdateRanksResult = { incremental: [], reclustered: [], unchanged: [] };
+    updates.forEach((u, i) => result[u].push(classes[i]));
+    return result;
+  } finally {
+    if (engine !== undefined) await (await engine).close();
+  }
 }
 
-const memberId = (m: { key: string; index: number }): string => `${m.key}\0${m.index}`;
+type Recluster = (cls: number, clusters: number | undefined, seed: number | undefined) => Promise<Update>;
 
-async function updateClass(store: ScoreStore, cls: number, threshold: number, opts: UpdateRanksOptions): Promise<Update> {
+async function updateClass(store: ScoreStore, cls: number, threshold: number, opts: UpdateRanksOptions, recluster: Recluster): Promise<Update> {
   const prev = store.getClassClusters(cls);
-  const data = loadClassFeatures(store, cls);
-  if (data.patches.length === 0) return 'unchanged';
-  if (prev === undefined) {
-    await clusterClass(store, cls, { clusters: opts.clusters, seed: opts.seed });
-    return 'reclustered';
-  }
+  // The patch ids come from the keys alone: an unchanged class costs no feature read.
+  const ids = [...store.classPatchIds(cls)];
+  if (ids.length === 0) return 'unchanged';
+  if (prev === undefined) return recluster(cls, opts.clusters, opts.seed);
   const info = clusterInfo(prev);
-  const known = new Map<string, ClusterMember>(prev.members.map((m) => [memberId(m), m]));
-  const fresh = data.patches.filter((p) => !known.has(memberId(p))).length;
+  const known = new Map<string, ClusterMember>(prev.members.map((m) => [patchKey(m), m]));
+  const fresh = ids.filter((p) => !known.has(patchKey(p))).length;
   // Members whose sample was re-put with fewer patches (or removed) drop out of the ranking.
-  const dropped = prev.members.length - (data.patches.length - fresh);
+  const dropped = prev.members.length - (ids.length - fresh);
   if (fresh === 0 && dropped === 0) return 'unchanged';
-  if (info.added + fresh > threshold * info.clustered) {
-    await clusterClass(store, cls, { clusters: opts.clusters ?? info.clusters, seed: opts.seed ?? info.seed });
-    return 'reclustered';
-  }
+  if (info.added + fresh > threshold * info.clustered) return recluster(cls, opts.clusters ?? info.clusters, opts.seed ?? info.seed);
+  const data = loadClassFeatures(store, cls);
   const { k, dim, data: centroids } = prev.centroids;
   if (dim !== data.dim) {
     throw new DdpsError('STORE_MISMATCH', `score store ${store.dir}: class ${cls}'s centroids are ${dim}-dim but its patches' features are ${data.dim}-dim`, { file: store.dir });
   }
   const index = CentroidIndex.load(store.dir, cls, prev.centroids);
   const assigned = data.patches.map((p, i): Assigned => {
-    const old = known.get(memberId(p));
-    if (old !== undefined) return { key: p.key, index: p.index, cluster: old.cluster, distance: old.distance };
+    const kept = { key: p.key, index: p.index, score: p.score, boxOriginal: p.boxOriginal };
+    const old = known.get(patchKey(p));
+    if (old !== undefined) return { ...kept, cluster: old.cluster, distance: old.distance };
     const c = index.nearest(data.features.subarray(i * dim, (i + 1) * dim));
-    return { key: p.key, index: p.index, cluster: c, distance: Math.sqrt(squaredDistance(data.features, i, centroids, c, dim)) };
+    return { ...kept, cluster: c, distance: Math.sqrt(squaredDistance(data.features, i, centroids, c, dim)) };
   });
   const ranked = rankClass(k, assigned, data.patches.map((p) => p.score));
   await store.putClassClusters(cls, { centroids: prev.centroids, ...ranked, info: { ...prev.info, ...info, added: info.added + fresh } });

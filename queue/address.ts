@@ -11,6 +11,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { DdpsError } from '../core/errors.js';
 
+/** A parsed queue URL: ioredis options, how to print it, and the secrets never to print. */
 export interface QueueAddress {
   /** The URL with any password replaced by ***: the only form of it ever printed. */
   display: string;
@@ -26,6 +27,7 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z+]+:\/\/[^:@/]*):[^@/]*@/i, '$1:***@').replace(/([?&]password=)[^&]*/i, '$1***');
 }
 
+/** Parses redis://, rediss:// (TLS) or unix:// queue URLs; a bad one is a BAD_ARGUMENT naming it (password hidden). */
 export function parseQueueUrl(url: string): QueueAddress {
   const display = redactUrl(url);
   const bad = (what: string): never => {

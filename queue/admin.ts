@@ -1,6 +1,7 @@
 /** `ddps queue status | retry | drain`: what the queue holds, and the two ways to change it by hand. */
 import { ShardQueue, type OpenOptions, type ShardJobView, type ShardState } from './shardQueue.js';
 
+/** One submitted run in the queue: its digest, store, results folder, and its shards counted by state. */
 export interface RunStatus {
   digest: string;
   store: string;
@@ -10,6 +11,7 @@ export interface RunStatus {
   counts: Record<ShardState, number>;
 }
 
+/** Everything `ddps queue status` shows: workers connected, runs, and every shard job. */
 export interface QueueStatus {
   /** The URL without credentials. */
   queue: string;
@@ -32,6 +34,7 @@ async function withQueue<T>(url: string, opts: OpenOptions, fn: (q: ShardQueue) 
   }
 }
 
+/** What the queue at `url` holds: workers connected, each run's shards by state, every job with its worker, progress and failure reason. */
 export function queueStatus(url: string, opts: OpenOptions = {}): Promise<QueueStatus> {
   return withQueue(url, opts, async (q) => {
     const jobs = (await q.allViews()).sort((a, b) => ORDER.indexOf(a.state) - ORDER.indexOf(b.state) || a.shard.localeCompare(b.shard));

@@ -4,11 +4,14 @@ export { rateAndEta, runFraction } from './progress.js';
 export { ShardQueue, type ShardJobView, type ShardState } from './shardQueue.js';
 export {
   DEFAULT_ATTEMPTS,
+  DEFAULT_FOLLOW,
   DEFAULT_LOCK_SETTINGS,
   DEFAULT_QUEUE_NAME,
+  DEFAULT_WORKER_JOBS,
   runDigest,
   shardJobId,
   type AttemptSettings,
+  type FollowSettings,
   type LockSettings,
   type RunSpec,
   type ShardProgress,

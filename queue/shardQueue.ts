@@ -8,6 +8,7 @@ import { DdpsError } from '../core/errors.js';
 import { connectRedis, parseQueueUrl, scrub, type QueueAddress } from './address.js';
 import { DEFAULT_ATTEMPTS, DEFAULT_QUEUE_NAME, KEY_PREFIX, shardJobId, type AttemptSettings, type RunSpec, type ShardJobData, type ShardProgress, type ShardResult } from './spec.js';
 
+/** Where a shard job stands; `missing` is a shard of a run whose job is not in the queue (drained, or never added). */
 export type ShardState = 'waiting' | 'active' | 'delayed' | 'completed' | 'failed' | 'missing';
 
 /** One shard job as status shows it. */
@@ -54,6 +55,10 @@ function toState(s: string): ShardState {
   }
 }
 
+/**
+ * The BullMQ queue of shard jobs on one Redis, with the runs' specs beside it: enqueue, look at jobs and
+ * workers, retry and drain. Submitters, workers and the queue commands each open one.
+ */
 export class ShardQueue {
   private constructor(
     readonly address: QueueAddress,

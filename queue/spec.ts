@@ -95,6 +95,7 @@ export interface LockSettings {
   maxStalledCount: number;
 }
 
+/** Lock settings for long GPU shards: 60 s locks renewed every 30 s, a check every 30 s, 2 losses allowed. */
 export const DEFAULT_LOCK_SETTINGS: LockSettings = { lockDuration: 60_000, stalledInterval: 30_000, maxStalledCount: 2 };
 
 /** Retries of a shard that fails (an error, not a dead worker). */
@@ -105,7 +106,22 @@ export interface AttemptSettings {
   backoff: number;
 }
 
+/** 3 tries of a failing shard, the first retry after 30 s, doubling after. */
 export const DEFAULT_ATTEMPTS: AttemptSettings = { attempts: 3, backoff: 30_000 };
+
+/** How a submitter follows its run. */
+export interface FollowSettings {
+  /** ms between looks at the queue and the results folder (default 1000). */
+  pollMs: number;
+  /** ms after a shard completed before its missing result counts as lost and the shard is scored again (default 60 000: a network file system may show a new file late). */
+  lostAfterMs: number;
+}
+
+/** A look at the queue and the results folder every second; a missing result counts as lost after a minute. */
+export const DEFAULT_FOLLOW: FollowSettings = { pollMs: 1000, lostAfterMs: 60_000 };
+
+/** Shards one worker scores at once (2 overlaps one shard's tail with the next one's start). */
+export const DEFAULT_WORKER_JOBS = 1;
 
 /** The file the submitter leaves in the results folder: a worker that cannot see it is looking at another folder. */
 export function resultsMarker(run: string): string {

@@ -24,8 +24,9 @@ import { importRecordFile, ScoreStore, type ImportCounts, type RunIdentity } fro
 import type { ClassMap } from '../storage/webdataset/index.js';
 import { rateAndEta, runFraction, type ProgressPoint } from './progress.js';
 import { ShardQueue, type ShardJobView } from './shardQueue.js';
-import { DEFAULT_ATTEMPTS, jobIdOfResultFile, resultsMarker, runDigest, shardJobId, type AttemptSettings, type RunSpec } from './spec.js';
+import { DEFAULT_ATTEMPTS, DEFAULT_FOLLOW, jobIdOfResultFile, resultsMarker, runDigest, shardJobId, type AttemptSettings, type RunSpec } from './spec.js';
 
+/** A distributed scoring run: the queue, the shards, pack and configuration, the one store and the shared results folder. */
 export interface SubmitOptions {
   /** redis://host:port[/db] or unix:///path/to/redis.sock */
   queue: string;
@@ -42,9 +43,9 @@ export interface SubmitOptions {
   /** A folder every worker machine can write and this machine can read, at the same path. */
   results: string;
   attempts?: Partial<AttemptSettings>;
-  /** ms between looks at the queue and the results folder (default 1000). */
+  /** ms between looks at the queue and the results folder (default DEFAULT_FOLLOW.pollMs). */
   pollMs?: number;
-  /** ms after a shard completed before its missing result counts as lost and the shard is scored again (default 60 000: a network file system may show a new file late). */
+  /** ms after a shard completed before its missing result counts as lost and the shard is scored again (default DEFAULT_FOLLOW.lostAfterMs). */
   lostAfterMs?: number;
   onProgress?: (p: RunProgress) => void;
   onEvent?: (e: SubmitEvent) => void;
@@ -52,6 +53,7 @@ export interface SubmitOptions {
   signal?: AbortSignal;
 }
 
+/** A distributed run as one progress line shows it: shards by state, samples, rate, ETA, workers alive. */
 export interface RunProgress {
   shards: number;
   /** Completed and imported into the store. */
@@ -69,6 +71,7 @@ export interface RunProgress {
   eta?: number;
 }
 
+/** What a submitter reports besides progress: jobs queued, shards imported, failed, scored again, result files set aside, queue errors. */
 export type SubmitEvent =
   | { type: 'queued'; digest: string; added: number; total: number }
   | { type: 'imported'; shard: string; scored: number; skipped: number }
@@ -77,12 +80,14 @@ export type SubmitEvent =
   | { type: 'rejected'; file: string; reason: string }
   | { type: 'error'; message: string };
 
+/** A shard that ended failed after its attempts, with the reason of its last one. */
 export interface FailedShard {
   shard: string;
   reason: string;
   attempts: number;
 }
 
+/** What submitRun did: shards stored, failed or removed, samples imported, UNet passes and time, and whether it was stopped. */
 export interface SubmitSummary {
   digest: string;
   shards: number;
@@ -141,11 +146,17 @@ async function resultFiles(dir: string, run: string): Promise<Map<string, string
   return byJob;
 }
 
+/**
+ * Submits a run (one job per shard; submitting again adds nothing) and follows it to its end, importing
+ * each finished shard's result file into the store as it lands. Killed and run again with the same
+ * options, it carries on from where the queue and the store stand; `signal` stops following (the
+ * workers carry on).
+ */
 export async function submitRun(opts: SubmitOptions): Promise<SubmitSummary> {
   const spec = runSpec(opts);
   const t0 = performance.now();
-  const pollMs = opts.pollMs ?? 1000;
-  const lostAfterMs = opts.lostAfterMs ?? 60_000;
+  const pollMs = opts.pollMs ?? DEFAULT_FOLLOW.pollMs;
+  const lostAfterMs = opts.lostAfterMs ?? DEFAULT_FOLLOW.lostAfterMs;
   const emit = opts.onEvent ?? (() => undefined);
   // An existing store is checked now (a store of another run fails before anything is queued); a new one is made by the first result.
   let store = existsSync(join(spec.store, 'data.mdb'))

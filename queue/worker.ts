@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Worker } from 'bullmq';
+import { DEFAULT_EXECUTION } from '../core/config.js';
 import { DdpsError } from '../core/errors.js';
 import { Classifier, loadTeacherConfig } from '../models/classifier.js';
 import { PackPool } from '../models/packPool.js';
@@ -21,8 +22,9 @@ import { classMapFrom } from '../storage/webdataset/index.js';
 import { scrub } from './address.js';
 import { scoreShard } from './scoreShard.js';
 import { ShardQueue, type ShardJob } from './shardQueue.js';
-import { DEFAULT_LOCK_SETTINGS, KEY_PREFIX, resultsMarker, type LockSettings, type RunSpec, type ShardJobData, type ShardProgress, type ShardResult } from './spec.js';
+import { DEFAULT_LOCK_SETTINGS, DEFAULT_WORKER_JOBS, KEY_PREFIX, resultsMarker, type LockSettings, type RunSpec, type ShardJobData, type ShardProgress, type ShardResult } from './spec.js';
 
+/** A worker: the queue, this machine's pack and results paths when they differ from the submitter's, model execution, lock settings. */
 export interface WorkerOptions {
   /** redis://host:port[/db] or unix:///path/to/redis.sock */
   queue: string;
@@ -30,14 +32,14 @@ export interface WorkerOptions {
   queueName?: string;
   /** The pack folder on this machine (default: the run's pack path, which must then exist here). */
   model?: string;
-  /** Model worker threads, each with its own sessions (default 1). */
+  /** Model worker threads, each with its own sessions (default DEFAULT_EXECUTION.workers). */
   workers?: number;
   /** ONNX Runtime threads per model worker (default: cores / workers). */
   threads?: number;
   providers?: Provider[];
-  /** Images per model call (default 4). */
+  /** Images per model call (default DEFAULT_EXECUTION.batchSize). */
   batchSize?: number;
-  /** Shards scored at once (default 1; 2 overlaps one shard's tail with the next one's start). */
+  /** Shards scored at once (default DEFAULT_WORKER_JOBS; 2 overlaps one shard's tail with the next one's start). */
   jobs?: number;
   /** The results folder on this machine (default: the run's path, which must then be the same folder here). */
   results?: string;
@@ -47,6 +49,7 @@ export interface WorkerOptions {
   onEvent?: (e: WorkerEvent) => void;
 }
 
+/** What a worker reports: a shard started, its progress, finished, failed, its lock lost; queue errors. */
 export type WorkerEvent =
   | { type: 'started'; shard: string; job: string; attempt: number }
   | { type: 'progress'; shard: string; progress: ShardProgress }
@@ -55,6 +58,7 @@ export type WorkerEvent =
   | { type: 'lost-lock'; shard: string }
   | { type: 'error'; message: string };
 
+/** A running worker: its name, a promise of its end, and close (finish the shards in hand, or stop now). */
 export interface WorkerHandle {
   name: string;
   /** Settles when the worker has stopped: rejects when it stopped because it is set up wrongly. */
@@ -83,7 +87,7 @@ class Models {
       this.pool = undefined;
       const threads = this.opts.threads;
       const pool = await PackPool.open(path, {
-        workers: this.opts.workers ?? 1,
+        workers: this.opts.workers ?? DEFAULT_EXECUTION.workers,
         dift: true,
         ...(threads ? { intraOpThreads: threads } : {}),
         ...(this.opts.providers ? { providers: this.opts.providers } : {}),
@@ -153,6 +157,11 @@ function progressWriter(job: ShardJob, onEvent: WorkerOptions['onEvent']): { upd
   };
 }
 
+/**
+ * Starts a worker that pulls shard jobs from the queue and scores each into a result file in the run's
+ * results folder, until closed. A shard whose lock it loses is cancelled and publishes nothing; a
+ * worker set up wrongly for a run (another pack, no results folder) fails that try and stops.
+ */
 export async function runWorker(opts: WorkerOptions): Promise<WorkerHandle> {
   const name = opts.name ?? `${hostname()}:${process.pid}`;
   const lock = { ...DEFAULT_LOCK_SETTINGS, ...opts.lock };
@@ -195,8 +204,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerHandle> {
         model,
         identity: { config: scoreStoreConfig(run.config, labels), pack: scoreStorePack(model.identity) },
         ...(classifier ? { classifier } : {}),
-        batchSize: opts.batchSize ?? 4,
-        concurrency: opts.workers ?? 1,
+        batchSize: opts.batchSize ?? DEFAULT_EXECUTION.batchSize,
+        concurrency: opts.workers ?? DEFAULT_EXECUTION.workers,
         worker: name,
         ...(signal ? { signal } : {}),
         onProgress: (p) => progress.update(p),
@@ -220,7 +229,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerHandle> {
     connection: q.redis,
     prefix: KEY_PREFIX,
     name,
-    concurrency: opts.jobs ?? 1,
+    concurrency: opts.jobs ?? DEFAULT_WORKER_JOBS,
     lockDuration: lock.lockDuration,
     stalledInterval: lock.stalledInterval,
     maxStalledCount: lock.maxStalledCount,

@@ -7,7 +7,11 @@
  *   - busy time per stage; UNet passes per image
  *   - peak RSS scoring 5 shards over 1 shard (separate processes)
  *   - selection latency for IPC 10/50/100 over all classes
+ *   - Gaussian noise throughput; time to draw 60 toy images
  *   - scale-out through the queue (benchQueue.ts): 1 worker vs direct, 2 workers vs 1
+ *   - at ImageNet-1K scale on a synthetic store (benchImagenet.ts): ranking, selection, rendering, the report
+ *
+ * `--imagenet-only` runs the last part alone (it needs no ../shared).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -17,12 +21,15 @@ import { fileURLToPath } from 'node:url';
 import { gaussianNoise } from '../models/noise.js';
 import { PackPool } from '../models/packPool.js';
 import { ensureToyWorld } from '../toy/index.js';
+import { TOY_CLASSES } from '../toy/classes.js';
+import { drawToyImage } from '../toy/toyData.js';
 import { runScore, type ScoreSummary } from '../pipelines/score.js';
 import { resolveScoreConfig, type ScoreConfig } from '../core/config.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { expandShards, loadClassMap } from '../storage/webdataset/index.js';
 import { timestepGrid } from '../models/schedule.js';
 import { rankStore, selectFromStore } from '../pipelines/rank.js';
+import { benchImagenet } from './benchImagenet.js';
 import { queueBench } from './benchQueue.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -32,8 +39,9 @@ const TINY_SD = join(SHARED, 'fixtures/tiny-sd');
 const BATCH = 4;
 const tmp = mkdtempSync(join(tmpdir(), 'ddps-bench-'));
 
-if (!existsSync(IMAGENETTE)) {
-  console.error(`bench needs the Imagenette shards at ${IMAGENETTE} (set DDPS_SHARED)`);
+const imagenetOnly = process.argv.includes('--imagenet-only');
+if (!imagenetOnly && !existsSync(IMAGENETTE)) {
+  console.error(`bench needs the Imagenette shards at ${IMAGENETTE} (set DDPS_SHARED), or run it with --imagenet-only`);
   process.exit(2);
 }
 
@@ -84,51 +92,72 @@ const row = (k: string, v: string): void => {
   console.log(`${k.padEnd(48)} ${v}`);
 };
 
-const toy = await ensureToyWorld();
-const tinyConfig = resolveScoreConfig({ limitPerClass: 3 });
-const toyConfig = resolveScoreConfig({});
-const oneShard = join(IMAGENETTE, 'train-000000.tar');
+/** Scoring, memory and selection on Imagenette with the tiny-sd fixture and the toy pack. */
+async function scoringBench(): Promise<Record<string, unknown>> {
+  // Small kernels the pipeline leans on (figures once asserted in tests; a rate is not a test).
+  const noiseN = 4 * 64 * 64;
+  const noiseOut = new Float32Array(noiseN);
+  let noiseRate = 0;
+  for (let round = 0; round < 3; round++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 300; i++) gaussianNoise(round, `sample-${i}`, i % 8, noiseN, noiseOut);
+    noiseRate = Math.max(noiseRate, (300 * noiseN) / ((performance.now() - t0) / 1000));
+  }
+  row('Gaussian noise: numbers/s (best of 3)', `${(noiseRate / 1e6).toFixed(1)}M`);
+  const drawStart = performance.now();
+  for (let i = 0; i < 60; i++) drawToyImage({ seed: 11, index: i, cls: i % TOY_CLASSES.length });
+  const toyDrawMs = performance.now() - drawStart;
+  row('toy world: 60 images drawn', `${toyDrawMs.toFixed(0)} ms`);
 
-const tiny1 = await scoreRun(TINY_SD, 1, tinyConfig, oneShard);
-row('tiny-sd, 1 worker: samples/s', `${(tiny1.scored / tiny1.seconds).toFixed(2)} (${tiny1.scored} samples)`);
-const tiny2 = await scoreRun(TINY_SD, 2, tinyConfig, oneShard);
-row('tiny-sd, 2 workers: samples/s', `${(tiny2.scored / tiny2.seconds).toFixed(2)}`);
-const bare = await bareCalls(TINY_SD, tiny1.scored, tinyConfig);
-const efficiency = tiny1.scored / tiny1.seconds / bare;
-row('tiny-sd, bare model calls (1 worker): samples/s', bare.toFixed(2));
-row('efficiency (pipeline / bare), tiny-sd, 1 worker', efficiency.toFixed(3));
-const unetPassesPerImage = tiny1.unetPasses / tiny1.scored;
-row('UNet passes per image', unetPassesPerImage.toFixed(2));
-for (const [stage, v] of Object.entries(tiny1.stages).sort((a, b) => b[1].ms - a[1].ms)) {
-  row(`  busy ${stage} (tiny-sd, 1 worker)`, `${(v.ms / 1000).toFixed(2)} s, ${v.calls} calls`);
+  const toy = await ensureToyWorld();
+  const tinyConfig = resolveScoreConfig({ limitPerClass: 3 });
+  const toyConfig = resolveScoreConfig({});
+  const oneShard = join(IMAGENETTE, 'train-000000.tar');
+
+  const tiny1 = await scoreRun(TINY_SD, 1, tinyConfig, oneShard);
+  row('tiny-sd, 1 worker: samples/s', `${(tiny1.scored / tiny1.seconds).toFixed(2)} (${tiny1.scored} samples)`);
+  const tiny2 = await scoreRun(TINY_SD, 2, tinyConfig, oneShard);
+  row('tiny-sd, 2 workers: samples/s', `${(tiny2.scored / tiny2.seconds).toFixed(2)}`);
+  const bare = await bareCalls(TINY_SD, tiny1.scored, tinyConfig);
+  const efficiency = tiny1.scored / tiny1.seconds / bare;
+  row('tiny-sd, bare model calls (1 worker): samples/s', bare.toFixed(2));
+  row('efficiency (pipeline / bare), tiny-sd, 1 worker', efficiency.toFixed(3));
+  const unetPassesPerImage = tiny1.unetPasses / tiny1.scored;
+  row('UNet passes per image', unetPassesPerImage.toFixed(2));
+  for (const [stage, v] of Object.entries(tiny1.stages).sort((a, b) => b[1].ms - a[1].ms)) {
+    row(`  busy ${stage} (tiny-sd, 1 worker)`, `${(v.ms / 1000).toFixed(2)} s, ${v.calls} calls`);
+  }
+  const toyLimited = resolveScoreConfig({ limitPerClass: 30 });
+  const toy1 = await scoreRun(toy.pack, 1, toyLimited, oneShard);
+  row('toy pack, 1 worker: samples/s', `${(toy1.scored / toy1.seconds).toFixed(2)} (${toy1.scored} samples)`);
+  const toy2 = await scoreRun(toy.pack, 2, toyLimited, oneShard);
+  row('toy pack, 2 workers: samples/s', (toy2.scored / toy2.seconds).toFixed(2));
+
+  const rss1 = rssOf(toy.pack, oneShard, toyConfig);
+  const rss5 = rssOf(toy.pack, join(IMAGENETTE, 'train-{000000..000004}.tar'), toyConfig);
+  const rssRatio = rss5.maxRssMB / rss1.maxRssMB;
+  row('peak RSS, 1 shard (toy pack)', `${rss1.maxRssMB.toFixed(0)} MB (${rss1.scored} samples)`);
+  row('peak RSS, 5 shards (toy pack)', `${rss5.maxRssMB.toFixed(0)} MB (${rss5.scored} samples)`);
+  row('peak RSS ratio 5/1', rssRatio.toFixed(3));
+
+  // Selection: cluster the 5-shard store once, then time the budgets (no model, no session).
+  const selConfig = resolveScoreConfig({ limitPerClass: 100, patchesPerImage: 2 });
+  const selRun = await scoreRun(toy.pack, 1, selConfig, join(IMAGENETTE, 'train-{000000..000004}.tar'));
+  const selStore = ScoreStore.open(selRun.storeDir, { config: selConfig, pack: selRun.pack });
+  await rankStore(selStore, { clusters: 32, seed: 0 });
+  const selectMs: Record<string, number> = {};
+  for (const ipc of [10, 50, 100]) {
+    const t0 = performance.now();
+    selectFromStore(selStore, { ipc });
+    selectMs[`ipc${ipc}`] = Math.round((performance.now() - t0) * 10) / 10;
+    row(`select IPC ${ipc}, all classes (${selStore.counts().samples} images)`, `${selectMs[`ipc${ipc}`]} ms`);
+  }
+  await selStore.close();
+
+  return { noiseNumbersPerSec: noiseRate, toyDrawMs, samplesPerSec: tiny1.scored / tiny1.seconds, samplesPerSec2Workers: tiny2.scored / tiny2.seconds, toySamplesPerSec: toy1.scored / toy1.seconds, toySamplesPerSec2Workers: toy2.scored / toy2.seconds, efficiency, rssRatio, rssMB: [rss1.maxRssMB, rss5.maxRssMB], selectMs, unetPassesPerImage, stages: tiny1.stages };
 }
-const toyLimited = resolveScoreConfig({ limitPerClass: 30 });
-const toy1 = await scoreRun(toy.pack, 1, toyLimited, oneShard);
-row('toy pack, 1 worker: samples/s', `${(toy1.scored / toy1.seconds).toFixed(2)} (${toy1.scored} samples)`);
-const toy2 = await scoreRun(toy.pack, 2, toyLimited, oneShard);
-row('toy pack, 2 workers: samples/s', (toy2.scored / toy2.seconds).toFixed(2));
 
-const rss1 = rssOf(toy.pack, oneShard, toyConfig);
-const rss5 = rssOf(toy.pack, join(IMAGENETTE, 'train-{000000..000004}.tar'), toyConfig);
-const rssRatio = rss5.maxRssMB / rss1.maxRssMB;
-row('peak RSS, 1 shard (toy pack)', `${rss1.maxRssMB.toFixed(0)} MB (${rss1.scored} samples)`);
-row('peak RSS, 5 shards (toy pack)', `${rss5.maxRssMB.toFixed(0)} MB (${rss5.scored} samples)`);
-row('peak RSS ratio 5/1', rssRatio.toFixed(3));
-
-// Selection: cluster the 5-shard store once, then time the budgets (no model, no session).
-const selConfig = resolveScoreConfig({ limitPerClass: 100, patchesPerImage: 2 });
-const selRun = await scoreRun(toy.pack, 1, selConfig, join(IMAGENETTE, 'train-{000000..000004}.tar'));
-const selStore = ScoreStore.open(selRun.storeDir, { config: selConfig, pack: selRun.pack });
-await rankStore(selStore, { clusters: 32, seed: 0 });
-const selectMs: Record<string, number> = {};
-for (const ipc of [10, 50, 100]) {
-  const t0 = performance.now();
-  selectFromStore(selStore, { ipc });
-  selectMs[`ipc${ipc}`] = Math.round((performance.now() - t0) * 10) / 10;
-  row(`select IPC ${ipc}, all classes (${selStore.counts().samples} images)`, `${selectMs[`ipc${ipc}`]} ms`);
-}
-await selStore.close();
-
-const queue = await queueBench(row);
-
-console.log(JSON.stringify({ queue, samplesPerSec: tiny1.scored / tiny1.seconds, samplesPerSec2Workers: tiny2.scored / tiny2.seconds, toySamplesPerSec: toy1.scored / toy1.seconds, toySamplesPerSec2Workers: toy2.scored / toy2.seconds, efficiency, rssRatio, rssMB: [rss1.maxRssMB, rss5.maxRssMB], selectMs, unetPassesPerImage, stages: tiny1.stages }));
+const scoring = imagenetOnly ? {} : await scoringBench();
+const queue = imagenetOnly ? undefined : await queueBench(row);
+const imagenet = await benchImagenet(row);
+console.log(JSON.stringify({ ...scoring, ...(queue ? { queue } : {}), imagenet }));

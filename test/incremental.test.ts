@@ -62,7 +62,7 @@ function fromScratch(store: ScoreStore, cls: number, rec: ClassClusters) {
   const { clusters, distances } = assign(data.features, data.patches.length, centroids, k, DIM);
   return rankClass(
     k,
-    data.patches.map((p, i) => ({ key: p.key, index: p.index, cluster: clusters[i], distance: distances[i] })),
+    data.patches.map((p, i) => ({ key: p.key, index: p.index, cluster: clusters[i], distance: distances[i], score: p.score, boxOriginal: p.boxOriginal })),
     data.patches.map((p) => p.score),
   );
 }
@@ -113,7 +113,7 @@ test('a big addition re-clusters that class only; additions count up to the thre
   const re = store.getClassClusters(1)!;
   t.notDeepEqual(re.centroids.data, before[1].centroids.data);
   t.like(re.info, { seed: 4, clusters: 32, clustered: 370, added: 0 });
-  t.deepEqual(re, clusterFeatures(loadClassFeatures(store, 1), { seed: 4 }), 'what a from-scratch ranking of the class gives');
+  t.deepEqual(re, await clusterFeatures(loadClassFeatures(store, 1), { seed: 4 }), 'what a from-scratch ranking of the class gives');
   t.deepEqual(store.getClassClusters(0), before[0]);
   t.like(store.getClassClusters(2)!.info, { clustered: 100, added: 10 });
   // The persisted index now holds the new centroids: it loads without being rewritten.

@@ -1,6 +1,9 @@
 import test from 'ava';
+import { kmeans as mlKMeans } from 'ml-kmeans';
 import { isDdpsError } from '../core/errors.js';
-import { assign, kmeans, kmeansPlusPlus, nearestCentroid, squaredDistance } from '../operators/math/kmeans.js';
+import { MatMul } from '../models/matmul.js';
+import { openKMeans } from '../operators/kmeansPool.js';
+import { assign, dotErrorBound, kmeans, kmeansPlusPlus, loopDots, nearestCentres, nearestCentroid, squaredDistance, type DotProducts, type KMeansResult } from '../operators/math/kmeans.js';
 import { seededRandom } from '../models/noise.js';
 
 /** A fixed sequence in place of the PRNG, so that every k-means++ draw is worked out by hand. */
@@ -49,18 +52,18 @@ test('kmeans++: first pick uniform, next by squared distance (hand-worked draws)
   t.deepEqual([...kmeansPlusPlus(line, 3, 1, 2, draws(0.7, 0.6))], [10, 1]);
 });
 
-test('kmeans++: duplicate points still give k rows, without NaN', (t) => {
+test('kmeans++: duplicate points still give k rows, without NaN', async (t) => {
   const same = Float32Array.from([5, 5, 5, 5]);
   t.deepEqual([...kmeansPlusPlus(same, 4, 1, 3, draws(0.9))], [5, 5, 5]);
-  const r = kmeans(same, 4, 1, { k: 3, seed: 0 });
+  const r = await kmeans(same, 4, 1, { k: 3, seed: 0 });
   t.is(r.k, 3);
   t.deepEqual([...r.clusters], [0, 0, 0, 0]);
   t.deepEqual([...r.distances], [0, 0, 0, 0]);
 });
 
-test('kmeans: recovers three separated blobs with their means as centroids, any seed', (t) => {
+test('kmeans: recovers three separated blobs with their means as centroids, any seed', async (t) => {
   for (const seed of [0, 1, 2, 7, 123]) {
-    const r = kmeans(BLOBS, 12, 2, { k: 3, seed });
+    const r = await kmeans(BLOBS, 12, 2, { k: 3, seed });
     t.is(r.k, 3);
     const blobOf = [0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
     // Same partition, whatever the labels: points share a cluster iff they share a blob.
@@ -79,22 +82,22 @@ test('kmeans: recovers three separated blobs with their means as centroids, any 
   }
 });
 
-test('kmeans: K = min(k, n), each point its own cluster at distance 0 when k >= n', (t) => {
+test('kmeans: K = min(k, n), each point its own cluster at distance 0 when k >= n', async (t) => {
   const pts = Float32Array.from([0, 0, 1, 0, 0, 1, 1, 1, 2, 2]);
-  const r = kmeans(pts, 5, 2, { k: 32, seed: 3 });
+  const r = await kmeans(pts, 5, 2, { k: 32, seed: 3 });
   t.is(r.k, 5);
   t.is(r.centroids.length, 10);
   t.deepEqual([...new Set(r.clusters)].sort(), [0, 1, 2, 3, 4]);
   t.deepEqual([...r.distances], [0, 0, 0, 0, 0]);
 });
 
-test('kmeans: seeded and deterministic (same input, same seed => same bits)', (t) => {
+test('kmeans: seeded and deterministic (same input, same seed => same bits)', async (t) => {
   const rnd = seededRandom(9);
   const n = 300;
   const dim = 24;
   const pts = Float32Array.from({ length: n * dim }, () => rnd() * 2 - 1);
-  const a = kmeans(pts, n, dim, { k: 16, seed: 5 });
-  const b = kmeans(pts, n, dim, { k: 16, seed: 5 });
+  const a = await kmeans(pts, n, dim, { k: 16, seed: 5 });
+  const b = await kmeans(pts, n, dim, { k: 16, seed: 5 });
   t.is(bits(a.centroids), bits(b.centroids));
   t.deepEqual([...a.clusters], [...b.clusters]);
   t.deepEqual([...a.distances], [...b.distances]);
@@ -104,8 +107,136 @@ test('kmeans: seeded and deterministic (same input, same seed => same bits)', (t
   t.deepEqual([...again.distances], [...a.distances]);
 });
 
-test('kmeans: bad arguments are DdpsErrors', (t) => {
-  t.true(isDdpsError(t.throws(() => kmeans(BLOBS, 12, 2, { k: 0, seed: 0 })), 'BAD_ARGUMENT'));
-  t.true(isDdpsError(t.throws(() => kmeans(BLOBS, 12, 2, { k: 2, seed: 0.5 })), 'BAD_ARGUMENT'));
-  t.true(isDdpsError(t.throws(() => kmeans(BLOBS, 11, 2, { k: 2, seed: 0 })), 'BAD_ARGUMENT'));
+test('kmeans: bad arguments are DdpsErrors', async (t) => {
+  for (const [n, opts] of [
+    [12, { k: 0, seed: 0 }],
+    [12, { k: 2, seed: 0.5 }],
+    [11, { k: 2, seed: 0 }],
+    [12, { k: 2, seed: 0, maxIterations: -1 }],
+  ] as const) {
+    t.true(isDdpsError(await t.throwsAsync(kmeans(BLOBS, n, 2, opts)), 'BAD_ARGUMENT'));
+  }
+});
+
+// ---------------------------------------------------------------- matrix-product k-means == ml-kmeans
+
+/**
+ * What ddps did before the matrix product: the same k-means++ start, ml-kmeans 7's Lloyd loop from
+ * it, then every point to its nearest float32 centroid.
+ */
+function mlKMeansReference(points: Float32Array, n: number, dim: number, k: number, seed: number): KMeansResult {
+  const start = kmeansPlusPlus(points, n, dim, k, seededRandom(seed));
+  const rows = Array.from({ length: n }, (_, i) => Array.from(points.subarray(i * dim, (i + 1) * dim)));
+  const init = Array.from({ length: k }, (_, c) => Array.from(start.subarray(c * dim, (c + 1) * dim)));
+  const run = mlKMeans(rows, k, { initialization: init, maxIterations: 100, tolerance: 1e-10 });
+  const centroids = new Float32Array(k * dim);
+  run.centroids.forEach((c, j) => centroids.set(c, j * dim));
+  return { k, dim, centroids, ...assign(points, n, centroids, k, dim), iterations: run.iterations };
+}
+
+/** Unit vectors around `modes` random directions (spread `noise`), like a class's DIFT features. */
+function mixture(n: number, dim: number, modes: number, noise: number, seed: number): Float32Array {
+  const r = seededRandom(seed);
+  const gauss = (): number => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+  const centres = Array.from({ length: modes }, () => Float64Array.from({ length: dim }, gauss));
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    const c = centres[Math.floor(r() * modes)]!;
+    let s = 0;
+    for (let d = 0; d < dim; d++) s += (out[i * dim + d] = c[d]! + noise * gauss()) ** 2;
+    for (let d = 0; d < dim; d++) out[i * dim + d] /= Math.sqrt(s);
+  }
+  return out;
+}
+
+const sameResult = (t: import('ava').ExecutionContext, got: KMeansResult, want: KMeansResult, what: string): void => {
+  t.is(got.iterations, want.iterations, `${what}: iterations`);
+  t.is(bits(got.centroids), bits(want.centroids), `${what}: centroid bits`);
+  t.deepEqual([...got.clusters], [...want.clusters], `${what}: clusters`);
+  t.deepEqual([...got.distances], [...want.distances], `${what}: distances`);
+};
+
+test('kmeans is bit for bit what ml-kmeans gives from the same start, with plain loops and with ONNX Runtime\'s GEMM', async (t) => {
+  const matmul = await MatMul.open();
+  t.teardown(() => matmul.release());
+  const cases = [
+    { n: 300, dim: 48, k: 16, modes: 24, noise: 0.9, seed: 1 },
+    { n: 500, dim: 256, k: 32, modes: 40, noise: 1.2, seed: 2 },
+    // Pure noise: many near ties, many re-measured points.
+    { n: 400, dim: 128, k: 32, modes: 400, noise: 0, seed: 3 },
+  ];
+  for (const c of cases) {
+    const pts = mixture(c.n, c.dim, c.modes, c.noise, c.seed);
+    const want = mlKMeansReference(pts, c.n, c.dim, c.k, c.seed);
+    t.true(want.iterations > 2, `case ${c.seed} iterates (${want.iterations})`);
+    sameResult(t, await kmeans(pts, c.n, c.dim, { k: c.k, seed: c.seed }), want, `loops, case ${c.seed}`);
+    sameResult(t, await kmeans(pts, c.n, c.dim, { k: c.k, seed: c.seed, dots: (p, n, d, cs, k) => matmul.dots(p, n, d, cs, k) }), want, `MatMul, case ${c.seed}`);
+  }
+});
+
+test('the same on worker threads and on this thread, whatever the worker count', async (t) => {
+  const pts = mixture(400, 96, 30, 1, 4);
+  const want = await kmeans(pts, 400, 96, { k: 20, seed: 9 });
+  for (const workers of [0, 1, 2]) {
+    const engine = await openKMeans(workers);
+    try {
+      const runs = await Promise.all([0, 1, 2].map(() => engine.kmeans(pts.slice(), 400, 96, { k: 20, seed: 9 })));
+      for (const r of runs) sameResult(t, r, want, `${workers} workers`);
+    } finally {
+      await engine.close();
+    }
+  }
+});
+
+test('MatMul: X C^T within float32 error (the bound the exact re-measure relies on)', async (t) => {
+  const matmul = await MatMul.open();
+  t.teardown(() => matmul.release());
+  const [n, dim, k] = [257, 1280, 33];
+  const x = mixture(n, dim, 5, 1, 5);
+  const c = Float32Array.from(mixture(k, dim, 3, 1, 6), (v, i) => v * (1 + (i % 7)));
+  const g = await matmul.dots(x, n, dim, c, k);
+  const gamma = (dim * 2 ** -24) / (1 - dim * 2 ** -24);
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < k; j++) {
+      let exact = 0;
+      let nx = 0;
+      let nc = 0;
+      for (let d = 0; d < dim; d++) {
+        exact += x[i * dim + d]! * c[j * dim + d]!;
+        nx += x[i * dim + d]! ** 2;
+        nc += c[j * dim + d]! ** 2;
+      }
+      worst = Math.max(worst, Math.abs(g[i * k + j]! - exact) / (gamma * Math.sqrt(nx * nc)));
+    }
+  }
+  t.true(worst < 1, `worst error is ${worst} of the bound`);
+  t.true(dotErrorBound(1280) > 4 * gamma && dotErrorBound(1280) < 1e-3);
+});
+
+test('nearestCentres: exact even when every product is off by as much as float32 allows, and exact ties go to the lower index', async (t) => {
+  const [n, dim, k] = [300, 64, 24];
+  const pts = mixture(n, dim, 300, 0, 7);
+  const centres = Float64Array.from(mixture(k, dim, 24, 0, 8), (v) => v * 0.3);
+  const gamma = (dim * 2 ** -24) / (1 - dim * 2 ** -24);
+  const r = seededRandom(10);
+  // The worst engine the bound allows: each product moved by up to gamma ||x|| ||c||, either way.
+  const sloppy: DotProducts = (p, rows, d, cs, kk) =>
+    Float32Array.from(loopDots(p, rows, d, cs, kk) as Float32Array, (v, idx) => {
+      const i = Math.floor(idx / kk);
+      const c = idx % kk;
+      let nx = 0;
+      let nc = 0;
+      for (let j = 0; j < d; j++) {
+        nx += p[i * d + j]! ** 2;
+        nc += cs[c * d + j]! ** 2;
+      }
+      return v + (2 * r() - 1) * 0.99 * gamma * Math.sqrt(nx * nc);
+    });
+  const norms = Float64Array.from({ length: n }, (_, i) => squaredDistance(pts, i, new Float32Array(dim), 0, dim));
+  const got = await nearestCentres(pts, n, dim, norms, centres, k, sloppy);
+  t.deepEqual([...got], Array.from({ length: n }, (_, i) => nearestCentroid(pts, i, centres, k, dim)));
+  // (1, 0) is equally far from the mirrored (0, -1) and (0, 1): the lower index; (0, 1) is on centroid 1.
+  const tie = Float32Array.from([1, 0, 0, 1]);
+  t.deepEqual([...(await nearestCentres(tie, 2, 2, Float64Array.from([1, 1]), Float64Array.from([0, -1, 0, 1, 3, 3]), 3, loopDots))], [0, 1]);
 });

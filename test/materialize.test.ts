@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { isDdpsError } from '../core/errors.js';
-import type { ClassSelection, DistillManifest, RankedPatch } from '../operators/selectionTypes.js';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import { groupByCrops } from '../operators/concat.js';
+import type { ClassSelection, DistilledImage, DistillManifest, RankedPatch } from '../operators/selectionTypes.js';
 import { type MaterializeOptions, materialize } from '../pipelines/materialize.js';
 import { ShardWriter, type WdsSample, readSamples } from '../storage/webdataset/index.js';
 import { type Box } from '../core/geometry.js';
@@ -207,16 +209,40 @@ test('two classes: IPC x classes images, counts and short flags, provenance roun
   checkSolid(t, img.data, 64, 32, 32, 32, [0, 0, 255], 'bottom-right');
 });
 
-test('re-running gives byte-identical shards and manifest, whatever the concurrency', async (t) => {
+test('re-running gives byte-identical shards and manifest, whatever the concurrency and the crop memory', async (t) => {
   const w = await world(t);
   const runs: [DistillManifest, string][] = [];
-  for (const [i, concurrency] of [1, 4].entries()) {
+  // 32 px cells: 3,072 bytes a crop. One crop of memory draws each image from its own group.
+  for (const [i, extra] of [{ concurrency: 1 }, { concurrency: 4 }, { cropMemory: 1 }, { cropMemory: 3 * 3072, concurrency: 2 }].entries()) {
     const out = join(w.dir, `out${i}`);
-    runs.push([await materialize(twoClasses(w), options(out, { ipc: 2, outputSize: 64, maxcount: 3, concurrency })), out]);
+    runs.push([await materialize(twoClasses(w), options(out, { ipc: 2, outputSize: 64, maxcount: 3, ...extra })), out]);
   }
-  const [[m0, out0], [m1, out1]] = runs as [[DistillManifest, string], [DistillManifest, string]];
-  t.deepEqual(m0.shards, m1.shards);
-  for (const name of [...m0.shards, 'manifest.json']) t.true((await readFile(join(out0, name))).equals(await readFile(join(out1, name))), name);
+  const [m0, out0] = runs[0]!;
+  for (const [m, out] of runs.slice(1)) {
+    t.deepEqual(m.shards, m0.shards);
+    for (const name of [...m0.shards, 'manifest.json']) t.true((await readFile(join(out0, name))).equals(await readFile(join(out, name))), `${out}/${name}`);
+  }
+});
+
+test('groupByCrops: consecutive images in input order, distinct crops per group within the budget, an oversized image alone', async (t) => {
+  const w = await world(t);
+  const p = (key: string, x: number): RankedPatch => patch(w, key, [x, 0, 10, 10]);
+  const images: DistilledImage[] = [
+    { key: 'a', cls: 0, cells: [p('red', 0), p('red', 1), p('red', 0), p('red', 2)] }, // 3 distinct crops
+    { key: 'b', cls: 0, cells: [p('red', 0), p('red', 3), p('red', 4), p('red', 5)] }, // 3 new
+    { key: 'c', cls: 0, cells: [p('red', 6), p('red', 7), p('red', 8), p('red', 9)] }, // 4 new
+    { key: 'd', cls: 0, cells: [p('red', 6), p('red', 6), p('red', 6), p('red', 6)] }, // 1, already in c's group
+  ];
+  const groups = await lastValueFrom(from(images).pipe(groupByCrops(100, 650), toArray()));
+  t.deepEqual(
+    groups.map((g) => g.map((i) => i.key)),
+    [['a', 'b'], ['c', 'd']],
+  );
+  const tiny = await lastValueFrom(from(images).pipe(groupByCrops(100, 50), toArray()));
+  t.deepEqual(
+    tiny.map((g) => g.map((i) => i.key)),
+    [['a'], ['b'], ['c'], ['d']],
+  );
 });
 
 test('maxcount rolls shards; a later run removes shards it did not write', async (t) => {

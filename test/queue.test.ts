@@ -17,7 +17,8 @@ import { loadClassMap } from '../storage/webdataset/index.js';
 import { ensureToyWorld, type ToyWorld } from '../toy/index.js';
 import { tempDir } from './helpers/paths.js';
 import { HeldShard } from './helpers/heldShard.js';
-import { startRedis, type RedisServer } from './helpers/redis.js';
+import { needs } from './helpers/needs.js';
+import { lazyRedis, type RedisServer } from './helpers/redis.js';
 import { TOY_SCORE } from './helpers/toyWorld.js';
 import { waitFor } from './helpers/waitFor.js';
 
@@ -25,18 +26,23 @@ const CONFIG = resolveScoreConfig(TOY_SCORE);
 /** Short locks so that a lost one is noticed soon; many allowed stalls so that a busy machine never fails a shard. */
 const LOCK = { lockDuration: 2000, stalledInterval: 500, maxStalledCount: 20 };
 
+const server = lazyRedis();
 let redis: RedisServer;
 let world: ToyWorld;
+let setup: Promise<void> | undefined;
 let queues = 0;
 const scratch = tempDir('ddps-queue-test-');
 
-test.before(async () => {
-  redis = await startRedis();
-  world = await ensureToyWorld({ dir: join(scratch, 'toy'), perClass: 6, shards: 6 });
-});
+/** The redis-server and the toy world the redis tests share, made by the first one that runs. */
+function ready(): Promise<void> {
+  return (setup ??= (async () => {
+    redis = await server.server();
+    world = await ensureToyWorld({ dir: join(scratch, 'toy'), perClass: 6, shards: 6 });
+  })());
+}
 
 test.after.always(async () => {
-  await redis?.stop();
+  await server.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -110,7 +116,8 @@ test('an unreachable Redis is one clear error naming the URL, never its password
   t.false(refused!.message.includes('hunter2'));
 });
 
-test.serial('a run through the queue stores exactly what a local run stores; again adds nothing; a fresh store gets lost results scored again', async (t) => {
+needs('redis').serial('a run through the queue stores exactly what a local run stores; again adds nothing; a fresh store gets lost results scored again', async (t) => {
+  await ready();
   const { queueName, dir } = fresh('flow');
   const reference = await localDigest(world.shards);
   const worker = await runWorker({ queue: redis.url, queueName, lock: LOCK, name: 'w1' });
@@ -147,7 +154,8 @@ test.serial('a run through the queue stores exactly what a local run stores; aga
   }
 });
 
-test.serial('a shard that keeps failing ends failed with its reason; fixed and retried, it completes', async (t) => {
+needs('redis').serial('a shard that keeps failing ends failed with its reason; fixed and retried, it completes', async (t) => {
+  await ready();
   const { queueName, dir } = fresh('poison');
   const shards = world.shards.slice(0, 3).map((s, i) => {
     const copy = join(dir, `shard-${i}.tar`);
@@ -175,7 +183,8 @@ test.serial('a shard that keeps failing ends failed with its reason; fixed and r
   }
 });
 
-test.serial('drain removes the waiting shards; drain everything leaves an empty queue', async (t) => {
+needs('redis').serial('drain removes the waiting shards; drain everything leaves an empty queue', async (t) => {
+  await ready();
   const { queueName, dir } = fresh('drain');
   const stop = new AbortController();
   const summary = await submitRun(await options(queueName, dir, world.shards, { signal: stop.signal, onEvent: (e) => e.type === 'queued' && stop.abort() }));
@@ -189,7 +198,8 @@ test.serial('drain removes the waiting shards; drain everything leaves an empty 
   t.deepEqual((await queueStatus(redis.url, { name: queueName })).runs, []);
 });
 
-test.serial('a worker that loses its lock mid-shard stops and publishes nothing for it; the shard is scored again and stored once', async (t) => {
+needs('redis').serial('a worker that loses its lock mid-shard stops and publishes nothing for it; the shard is scored again and stored once', async (t) => {
+  await ready();
   const { queueName, dir } = fresh('lost-lock');
   const shards = world.shards.slice(0, 2).map((s, i) => {
     const copy = join(dir, `shard-${i}.tar`);

@@ -14,7 +14,8 @@ import { ShardQueue, type ShardJobView } from '../queue/index.js';
 import { ensureToyWorld } from '../toy/index.js';
 import { HeldShard } from './helpers/heldShard.js';
 import { REPO, tempDir } from './helpers/paths.js';
-import { startRedis, type RedisServer } from './helpers/redis.js';
+import { needs } from './helpers/needs.js';
+import { lazyRedis, type RedisServer } from './helpers/redis.js';
 import { TOY_SCORE } from './helpers/toyWorld.js';
 import { waitFor } from './helpers/waitFor.js';
 
@@ -33,7 +34,9 @@ interface Proc {
 }
 
 const scratch = tempDir('ddps-queue-proc-');
+const server = lazyRedis();
 let redis: RedisServer;
+let setup: Promise<void> | undefined;
 let shards: string[];
 let pack: string;
 let classes: string;
@@ -66,7 +69,7 @@ async function finished(t: ExecutionContext, p: Proc): Promise<number | null> {
 /** `ddps score` in one process, then `ddps inspect --digest`: what every distributed run must equal. */
 async function localDigest(t: ExecutionContext, shardList: string[], dir: string): Promise<string> {
   const store = join(dir, 'local-store');
-  t.is(await finished(t, ddps('local score', ['score', '--shards', shardList.join('::'), '--model', pack, '--classes', classes, '--store', store, ...SCORE_ARGS])), 0);
+  t.is(await finished(t, ddps('local score', ['score', '--shards', shardList.join('::'), '--model', pack, '--class-map', classes, '--store', store, ...SCORE_ARGS])), 0);
   return digestOf(store);
 }
 
@@ -77,11 +80,11 @@ async function digestOf(store: string): Promise<string> {
 }
 
 function workers(url: string, queueName: string, n: number): Proc[] {
-  return Array.from({ length: n }, (_, i) => ddps(`worker w${i}`, ['worker', '--queue', url, '--queue-name', queueName, '--name', `w${i}`, ...WORKER_ARGS]));
+  return Array.from({ length: n }, (_, i) => ddps(`worker w${i}`, ['worker', '--queue', url, '--queue-name', queueName, '--worker-name', `w${i}`, ...WORKER_ARGS]));
 }
 
 function submitter(url: string, queueName: string, dir: string, shardList: string[], extra: string[] = []): Proc {
-  const args = ['score', '--queue', url, '--queue-name', queueName, '--results', join(dir, 'results'), '--shards', shardList.join('::'), '--model', pack, '--classes', classes, '--store', join(dir, 'store'), ...SCORE_ARGS, ...SUBMIT_ARGS, ...extra];
+  const args = ['score', '--queue', url, '--queue-name', queueName, '--results', join(dir, 'results'), '--shards', shardList.join('::'), '--model', pack, '--class-map', classes, '--store', join(dir, 'store'), ...SCORE_ARGS, ...SUBMIT_ARGS, ...extra];
   return ddps('submitter', args);
 }
 
@@ -94,8 +97,13 @@ async function views(q: ShardQueue): Promise<ShardJobView[]> {
   return q.allViews();
 }
 
-test.before(async (t) => {
-  redis = await startRedis();
+/** The redis-server, the toy world and the single-process reference every redis test uses, made by the first one that runs. */
+function ready(t: ExecutionContext): Promise<void> {
+  return (setup ??= prepare(t));
+}
+
+async function prepare(t: ExecutionContext): Promise<void> {
+  redis = await server.server();
   // 14 samples a shard: the first half of a held shard fills a batch of 4 and more, so progress shows.
   const world = await ensureToyWorld({ dir: join(scratch, 'toy'), perClass: 12, shards: 6 });
   pack = world.pack;
@@ -107,12 +115,12 @@ test.before(async (t) => {
     copyFileSync(s, copy);
     return copy;
   });
-  reference = await localDigest(t as unknown as ExecutionContext, shards, join(scratch, 'reference'));
-});
+  reference = await localDigest(t, shards, join(scratch, 'reference'));
+}
 
 test.after.always(async () => {
   for (const p of started) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-  await redis?.stop();
+  await server.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
 
@@ -122,7 +130,8 @@ function fresh(name: string): { queueName: string; dir: string } {
   return { queueName: `p${++queues}`, dir };
 }
 
-test.serial('kill test: a worker SIGKILLed mid-shard; another takes the shard over; the store equals a single-process run', async (t) => {
+needs('redis').serial('kill test: a worker SIGKILLed mid-shard; another takes the shard over; the store equals a single-process run', async (t) => {
+  await ready(t);
   t.regex(reference, /^[0-9a-f]{64}$/);
   const { queueName, dir } = fresh('kill');
   const held = new HeldShard(shards[2]!, readFileSync(join(scratch, 'toy', 'data', 'train-000002.tar')));
@@ -152,7 +161,8 @@ test.serial('kill test: a worker SIGKILLed mid-shard; another takes the shard ov
   }
 });
 
-test.serial('restart test: the submitter killed and started again carries on from the queue and the store', async (t) => {
+needs('redis').serial('restart test: the submitter killed and started again carries on from the queue and the store', async (t) => {
+  await ready(t);
   const { queueName, dir } = fresh('restart');
   const held = new HeldShard(shards[4]!, readFileSync(join(scratch, 'toy', 'data', 'train-000004.tar')));
   const q = await ShardQueue.open(redis.url, { name: queueName });
@@ -186,7 +196,8 @@ test.serial('restart test: the submitter killed and started again carries on fro
   }
 });
 
-test.serial('poisoned shard: a corrupt shard ends failed with its reason after its attempts; every good shard is stored', async (t) => {
+needs('redis').serial('poisoned shard: a corrupt shard ends failed with its reason after its attempts; every good shard is stored', async (t) => {
+  await ready(t);
   const { queueName, dir } = fresh('poison');
   const good = [shards[0]!, shards[1]!, shards[3]!];
   const bad = join(dir, 'broken.tar');
@@ -213,4 +224,20 @@ test('an unreachable queue: one clear error naming the URL, never the password',
   t.is(await p.exit, 1);
   t.regex(p.output(), /ddps worker: cannot reach Redis at redis:\/\/ddps:\*\*\*@127\.0\.0\.1:1\/0: .*ECONNREFUSED/);
   t.false(p.output().includes('hunter2'));
+});
+
+test('score --queue refuses what only a local run uses, and a local score refuses what only a queued run uses (exit 2, nothing runs)', async (t) => {
+  const base = ['score', '--shards', 'nowhere-{0..1}.tar', '--model', 'no-pack', '--store', join(scratch, 'never')];
+  const cases: Array<[string[], RegExp]> = [
+    [['--queue', 'redis://h:1', '--results', 'r', '--workers', '2', '--batch-size', '8'], /ddps score: --workers, --batch-size set how this machine scores; with --queue the workers score: give them to ddps worker/],
+    [['--queue', 'redis://h:1', '--results', 'r', '--allow-mismatch'], /ddps score: --allow-mismatch is not for queued runs/],
+    [['--queue', 'redis://h:1'], /ddps score: --queue needs --results <dir>/],
+    [['--results', 'r', '--attempts', '5'], /ddps score: --results, --attempts only go with --queue/],
+  ];
+  for (const [extra, message] of cases) {
+    const p = ddps('score', [...base, ...extra]);
+    t.is(await p.exit, 2, extra.join(' '));
+    t.regex(p.output(), message);
+  }
+  t.false(existsSync(join(scratch, 'never')));
 });

@@ -1,17 +1,19 @@
 import test from 'ava';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { parseCommand } from '../cli/args.js';
-import { report } from '../cli/commands/report.js';
+import { runCli } from '../cli/program.js';
 import { colormap, normalise, overlayScoreMap, strokeBox, type Raster } from '../operators/math/heatmap.js';
 import type { CellProvenance, Provenance } from '../operators/writeDistilled.js';
 import { BOX_COLOUR, escapeHtml, writeReport } from '../pipelines/report.js';
+import { html, join as joinHtml, raw } from '../pipelines/report/html.js';
+import { headless, loadedPage } from '../scripts/chromium.js';
 import { ScoreStore, type ClassPatch } from '../storage/store/index.js';
 import { readSamples, sampleImage, ShardWriter } from '../storage/webdataset/index.js';
 import { REPO, tempDir } from './helpers/paths.js';
+import { chromium, needs } from './helpers/needs.js';
 
 const run = promisify(execFile);
 const CLI = join(REPO, 'dist/cli/ddps.js');
@@ -88,6 +90,17 @@ test('strokeBox: a border of the given thickness inside the box, interior untouc
 
 test('escapeHtml: every character that could open markup or close an attribute', (t) => {
   t.is(escapeHtml(`<a href="x" title='y'>&amp;</a>`), '&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;');
+});
+
+test('html: interpolated text is escaped unless it is markup made by html or raw; lists, numbers, and nothing for null, undefined and false', (t) => {
+  const key = `"><script>x</script>`;
+  t.is(html`<a title="${key}">${key}</a>`.toString(), '<a title="&quot;&gt;&lt;script&gt;x&lt;/script&gt;">&quot;&gt;&lt;script&gt;x&lt;/script&gt;</a>');
+  const inner = html`<b>${'<i>'}</b>`;
+  t.is(html`<p>${inner}${[inner, ' & ', 3]}${null}${undefined}${false}</p>`.toString(), '<p><b>&lt;i&gt;</b><b>&lt;i&gt;</b> &amp; 3</p>');
+  t.is(html`${raw('<br>')}${'<br>'}`.toString(), '<br>&lt;br&gt;');
+  t.is(joinHtml(['<a>', html`<b></b>`], raw('<hr>')).toString(), '&lt;a&gt;<hr><b></b>');
+  // A plain object that looks like markup is still text.
+  t.is(html`${String({ markup: '<b>' })}`.toString(), '[object Object]');
 });
 
 // ---------------------------------------------------------------- the page, end to end
@@ -221,9 +234,15 @@ function listFiles(dir: string): string[] {
 
 const count = (s: string, re: RegExp): number => (s.match(re) ?? []).length;
 
-function classSection(html: string, cls: number): string {
-  const start = html.indexOf(`<section class="class" id="class-${cls}">`);
-  return html.slice(start, html.indexOf('</section>', start));
+function classSection(out: string, cls: number): string {
+  const page = readFileSync(join(out, 'classes', `c${cls}.html`), 'utf8');
+  const start = page.indexOf(`<section class="class" id="class-${cls}">`);
+  return page.slice(start, page.indexOf('</section>', start));
+}
+
+/** The index and every class page, one after the other. */
+function allPages(out: string): string {
+  return [readFileSync(join(out, 'index.html'), 'utf8'), ...readdirSync(join(out, 'classes')).sort().map((f) => readFileSync(join(out, 'classes', f), 'utf8'))].join('\n');
 }
 
 test.serial('with a selection: distilled PNGs copied, sources boxed on their score maps, clusters by rank with medians, run and skips, all text escaped, deterministic', async (t) => {
@@ -234,29 +253,51 @@ test.serial('with a selection: distilled PNGs copied, sources boxed on their sco
   t.is(summary.problems.length, 1);
   t.regex(summary.problems[0]!, /gone\.tar/);
   const html = readFileSync(summary.index, 'utf8');
-  // 4 distilled + 5 class-0 and 4 class-2 sources + 10 x 2 class-0 and 2 x 8 class-1 cluster thumbnails.
-  t.is(summary.images, 49);
-  t.is(count(html, /<img /g), 49);
-  t.is(listFiles(join(out, 'img')).length, 49);
+  const pages = allPages(out);
+  t.deepEqual(readdirSync(join(out, 'classes')).sort(), ['c0.html', 'c1.html', 'c2.html', 'c3.html', 'c4.html', 'c5.html']);
+  // Class pages: 4 distilled + 5 class-0 and 4 class-2 sources + 10 x 2 class-0 and 2 x 8 class-1 cluster thumbnails;
+  // the index: one sprite sheet with a tile for each class that has a picture (0, 2, 3: their first distilled image).
+  t.is(summary.images, 49 + 1);
+  t.is(count(pages, /<img /g), 49);
+  t.is(count(html, /<img /g), 0);
+  t.deepEqual(
+    [...html.matchAll(/<span class="pic" style="background-image:url\(img\/index-0\.jpg\);background-position:-(\d+)px -0px">/g)].map((m) => Number(m[1])),
+    [0, 96, 144],
+  );
+  t.is(count(html, /<span class="pic none">/g), 3);
+  t.is(listFiles(join(out, 'img')).length, 49 + 1);
+  const sheet = await sharp(join(out, 'img/index-0.jpg')).raw().toBuffer({ resolveWithObject: true });
+  t.deepEqual([sheet.info.width, sheet.info.height], [480, 48]);
+  // The green channel's spread over one tile (sharp's stats() would measure the whole sheet).
+  const tileStats = async (x: number): Promise<number> => {
+    const g = [...(await sharp(join(out, 'img/index-0.jpg')).extract({ left: x, top: 0, width: 48, height: 48 }).raw().toBuffer())].filter((_, i) => i % 3 === 1);
+    const mean = g.reduce((a, v) => a + v, 0) / g.length;
+    return Math.sqrt(g.reduce((a, v) => a + (v - mean) ** 2, 0) / g.length);
+  };
+  t.true((await tileStats(0)) > 10, 'class 0: its mosaic');
+  const flat = await tileStats(48);
+  t.true(flat < 3, `class 1: no picture, a flat tile (stdev ${flat})`);
+  for (const cls of [0, 1, 2, 3, 4, 5]) t.true(html.includes(`<a href="classes/c${cls}.html">`), `index links class ${cls}`);
 
   // Distilled images are the shard's PNG bytes.
   for (const [key, png] of w.pngs) {
-    const src = new RegExp(`<img class="distilled" src="([^"]+)"[^>]*alt="${escapeHtml(key)}"`).exec(html)?.[1];
+    const src = new RegExp(`<img class="distilled" src="\\.\\./([^"]+)"[^>]*alt="${escapeHtml(key)}"`).exec(pages)?.[1];
     t.truthy(src, key);
     t.deepEqual(readFileSync(join(out, src!)), png);
   }
-  // Markup in keys and reasons is text.
-  t.true(html.includes('000_&lt;b&gt;&amp;&quot;x'));
-  t.false(html.includes(WEIRD));
+  // Markup in keys and reasons is text, on every page; the only scripts are the report's own file.
+  t.true(classSection(out, 2).includes('000_&lt;b&gt;&amp;&quot;x'));
+  t.false(pages.includes(WEIRD));
   t.true(html.includes('&lt;script&gt;alert(0)&lt;/script&gt;'));
-  t.is(count(html, /<script>/g), 1, 'only the page\'s own image check');
+  t.is(count(pages, /<script/g), 7);
+  t.is(count(pages, /<script src="(\.\.\/)?assets\/report\.js"><\/script>/g), 7);
   t.true(html.includes('bad&lt;key&gt;&amp;&quot;199'));
   t.false(html.includes('bad&lt;key&gt;&amp;&quot;200'));
   t.true(html.includes('and 5 more skipped samples'));
 
   // Class 0: its 5 selected sources, best first, each with its box drawn where the store says.
-  const s0 = classSection(html, 0);
-  const sources = [...s0.matchAll(/<img class="source" src="([^"]+)"[^>]*><figcaption>([^ ]+) ·/g)];
+  const s0 = classSection(out, 0);
+  const sources = [...s0.matchAll(/<img class="source" src="\.\.\/([^"]+)"[^>]*><figcaption>([^ ]+) ·/g)];
   t.deepEqual(
     sources.map((m) => m[2]),
     w.best0.slice(0, 5).map((p) => p.key),
@@ -279,19 +320,19 @@ test.serial('with a selection: distilled PNGs copied, sources boxed on their sco
   t.true(at(bx + bw / 2, by + bh / 2)[1]! > at(2, 2)[1]! + 40);
 
   // Class 3's source shard is gone: a placeholder, and no broken image.
-  t.regex(classSection(html, 3), /class="missing source">shard [^<]*gone\.tar is missing/);
+  t.regex(classSection(out, 3), /class="missing source">shard [^<]*gone\.tar is missing/);
 
   // Clusters: class 0 shows 10 of 12 rows in the given order (11, 10, ...), class 1 two rows of 8 with "+4" and their medians.
   const s0rows = [...s0.matchAll(/<b>#(\d+)<\/b> cluster (\d+)/g)].map((m) => Number(m[2]));
   t.deepEqual(s0rows, [11, 10, 9, 8, 7, 6, 5, 4, 3, 2]);
   t.true(s0.includes('and 2 more clusters'));
-  const s1 = classSection(html, 1);
+  const s1 = classSection(out, 1);
   t.is(count(s1, /class="patch"/g), 16);
   t.is(count(s1, /<span class="more">\+4<\/span>/g), 2);
   t.true(s1.includes(`cluster 1<br>12 patches<br>median score ${w.medians[1]!.toFixed(3)}`));
   t.true(s1.includes(`cluster 0<br>12 patches<br>median score ${w.medians[0]!.toFixed(3)}`));
   // A thumbnail is the patch cropped from its source: rank 0 of class 1's first row (cluster 1).
-  const thumb = /<span class="thumb" title="([^ ]+) #(\d+) · rank 0[^"]*"><img class="patch" src="([^"]+)"/.exec(s1)!;
+  const thumb = /<span class="thumb" title="([^ ]+) #(\d+) · rank 0[^"]*"><img class="patch" src="\.\.\/([^"]+)"/.exec(s1)!;
   const ro = ScoreStore.open(w.store, { readOnly: true });
   const rec = ro.getSample(thumb[1]!)!;
   await ro.close();
@@ -308,7 +349,8 @@ test.serial('with a selection: distilled PNGs copied, sources boxed on their sco
   t.regex(html, /<b>\d+\.\d<\/b><span>samples \/ s<\/span>/);
   t.regex(html, /<td>unet<\/td>.*class="bar" style="width:\d+(\.\d)?%"/);
   t.true(html.includes('<b>4</b><span>distilled images</span>'));
-  t.true(classSection(html, 0).includes('short: fewer candidates than the budget needs'));
+  t.true(classSection(out, 0).includes('short: fewer candidates than the budget needs'));
+  t.regex(html, /<tr data-name="0 apple">.*<span class="warn">short<\/span>/);
 
   // Deterministic: a second rendering is byte-identical.
   const out2 = join(w.dir, 'report-again');
@@ -324,68 +366,68 @@ test.serial('without a selection (the command): each class shows its top-scored 
   const log = console.log;
   console.log = () => {};
   try {
-    t.is(await report.run(parseCommand(report.spec, ['--store', w.store, '--out', out, '--top-patches', '3'])), 0);
+    t.is(await runCli(['report', '--store', w.store, '--out', out, '--top-patches', '3']), 0);
   } finally {
     console.log = log;
   }
-  const html = readFileSync(join(out, 'index.html'), 'utf8');
-  t.true(html.includes('Top-scored patches (no selection given: the best 3)'));
-  t.false(html.includes('Distilled images'));
-  const keys = [...classSection(html, 0).matchAll(/<img class="source"[^>]*><figcaption>([^ ]+) ·/g)].map((m) => m[1]);
+  const pages = allPages(out);
+  t.true(classSection(out, 0).includes('Top-scored patches (no selection given: the best 3)'));
+  t.false(pages.includes('Distilled images'));
+  const keys = [...classSection(out, 0).matchAll(/<img class="source"[^>]*><figcaption>([^ ]+) ·/g)].map((m) => m[1]);
   t.deepEqual(
     keys,
     w.best0.slice(0, 3).map((p) => p.key),
   );
-  t.is(count(html, /<img class="source"/g), 18);
-  t.is(count(html, /<img /g), 18 + 36);
+  t.is(count(pages, /<img class="source"/g), 18);
+  t.is(count(pages, /<img /g), 18 + 36);
+  // Each class's picture on the index is its best source.
+  t.is(count(readFileSync(join(out, 'index.html'), 'utf8'), /<span class="pic" style=/g), 6);
 });
 
-function chromium(): string | undefined {
-  for (const name of [process.env.CHROMIUM, 'chromium', 'chromium-browser', 'google-chrome'].filter((n): n is string => !!n)) {
-    if (spawnSync(name, ['--version'], { stdio: 'ignore' }).status === 0) return name;
-  }
-  return undefined;
-}
-
-async function headless(browser: string, ...args: string[]): Promise<string> {
-  const profile = tempDir('ddps-chromium-');
-  try {
-    const { stdout } = await run(
-      browser,
-      ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, ...args],
-      { timeout: 60_000, maxBuffer: 64 << 20 },
-    );
-    return stdout;
-  } finally {
-    rmSync(profile, { recursive: true, force: true });
-  }
-}
-
-test.serial('in a real browser: every image loads and the page renders', async (t) => {
-  if (process.env.DDPS_SKIP_BROWSER === '1') {
-    t.log('DDPS_SKIP_BROWSER=1: the browser check is skipped');
-    t.pass();
-    return;
-  }
-  const browser = chromium();
-  if (browser === undefined) {
-    t.fail('no chromium on PATH: install it (apt-get install -y chromium), or set DDPS_SKIP_BROWSER=1 to skip this check');
-    return;
-  }
+needs('chromium').serial('in a real browser: the index and every class page load all their images and render', async (t) => {
+  const browser = chromium()!;
   const w = await getWorld();
   const out = join(w.dir, 'report-browser');
   await writeReport({ store: w.store, selection: w.selection, out });
-  const page = `file://${join(out, 'index.html')}`;
-  const dom = await headless(browser, '--window-size=1280,2000', '--dump-dom', page);
-  const body = /<body[^>]*>/.exec(dom)?.[0] ?? '';
-  t.true(body.includes('data-images-ok="true"'), body);
-  t.true(body.includes('data-images="49"'), body);
+  const index = await loadedPage(browser, join(out, 'index.html'));
+  t.like(index, { images: '0', 'images-ok': 'true' });
+  t.regex(index['load-ms'] ?? '', /^\d+$/);
+  let images = 0;
+  // Classes 4 and 5 have no picture.
+  for (const cls of [0, 1, 2, 3]) {
+    const page = await loadedPage(browser, join(out, 'classes', `c${cls}.html`));
+    t.is(page['images-ok'], 'true', `class ${cls}: ${JSON.stringify(page)}`);
+    images += Number(page.images);
+  }
+  t.is(images, 49);
   const shot = join(w.dir, 'report.png');
-  await headless(browser, `--screenshot=${shot}`, '--window-size=1280,2000', page);
+  await headless(browser, `--screenshot=${shot}`, '--window-size=1280,2000', `file://${join(out, 'classes', 'c0.html')}`);
   t.true(statSync(shot).size > 20_000);
   const stats = await sharp(shot).stats();
-  t.is(stats.channels.length >= 3, true);
   t.true(stats.channels.slice(0, 3).every((c) => c.stdev > 10), 'the screenshot is not one flat colour');
   const { info } = await sharp(shot).toBuffer({ resolveWithObject: true });
   t.deepEqual([info.width, info.height], [1280, 2000]);
+});
+
+test.serial('a manifest that is not one is refused, naming the file and the field', async (t) => {
+  const w = await getWorld();
+  const manifest = JSON.parse(readFileSync(join(w.selection, 'manifest.json'), 'utf8')) as Record<string, unknown>;
+  const broken = join(w.dir, 'broken-selection');
+  for (const [field, value, message] of [
+    ['ipc', 0, /"ipc" must be a whole number >= 1, got 0/],
+    ['mosaic', 'yes', /"mosaic" must be true or false/],
+    ['shards', ['../../etc/passwd.tar'], /"shards" must be a list of \.tar file names/],
+    ['classes', { '0': { name: 'apple', images: 2, patches: 5, needed: 8 } }, /"classes\.0\.short" must be true or false/],
+    ['classes', { x: { name: 'apple', images: 2, patches: 5, needed: 8, short: true } }, /"classes\.x" must be keyed by a class index/],
+  ] as const) {
+    rmSync(broken, { recursive: true, force: true });
+    await run('cp', ['-r', w.selection, broken]);
+    writeFileSync(join(broken, 'manifest.json'), JSON.stringify({ ...manifest, [field]: value }));
+    const e = await t.throwsAsync(writeReport({ store: w.store, selection: broken, out: join(w.dir, 'report-broken') }));
+    t.is((e as { code?: string }).code, 'BAD_CONFIG');
+    t.regex(e!.message, message);
+    t.true(e!.message.includes(join(broken, 'manifest.json')), e!.message);
+  }
+  writeFileSync(join(broken, 'manifest.json'), '{"ipc": ');
+  await t.throwsAsync(writeReport({ store: w.store, selection: broken, out: join(w.dir, 'report-broken') }), { message: /manifest\.json is not valid JSON/ });
 });

@@ -150,7 +150,7 @@ test('merge: stores scored apart merge into one equal to scoring everything in o
   t.deepEqual(await digestOf(join(dir, 'merged')), whole);
 
   await (await storeWith(join(dir, 'seed8'), [40], { config: { ...FIXTURE_CONFIG, seed: 8 } })).close();
-  await t.throwsAsync(mergeStores(join(dir, 'merged'), [join(dir, 'seed8')]), { code: 'STORE_MISMATCH', message: /merge refused.*config seed: stored 7, given 8/ } as never);
+  await t.throwsAsync(mergeStores(join(dir, 'merged'), [join(dir, 'seed8')]), { code: 'STORE_MISMATCH', message: /different runs.*config seed: stored 7, given 8/ } as never);
   await t.throwsAsync(mergeStores(join(dir, 'fresh'), [join(dir, 'a'), join(dir, 'seed8')]), { code: 'STORE_MISMATCH', message: /seed8 differs from .*a: config seed/ } as never);
   t.deepEqual(await digestOf(join(dir, 'merged')), whole);
   await t.throwsAsync(mergeStores(join(dir, 'a'), [join(dir, 'a')]), { code: 'BAD_ARGUMENT', message: /both the target and a source/ } as never);

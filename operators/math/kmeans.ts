@@ -1,18 +1,32 @@
 /**
- * Stage II k-means: a seeded k-means++ start written here (ml-kmeans' own start allocates rows per
- * distance and dominates its run time; see DESIGN.md), ml-kmeans' Lloyd iterations from it, then one
- * last assignment of every point to its nearest float32 centroid. That last pass makes the stored
- * members exactly "nearest stored centroid", so folding new points in later (incremental re-ranking)
- * gives what a from-scratch assignment to the same centroids would.
+ * Stage II k-means at matrix-product speed, with exact answers.
  *
- * Points are n x dim row-major Float32Arrays; distances are Euclidean, accumulated in float64.
+ * Seeded k-means++ start, Lloyd iterations, then one last assignment of every point to its nearest
+ * float32 centroid. That last pass makes the stored members exactly "nearest stored centroid", so
+ * folding new points in later (incremental re-ranking) gives what a from-scratch assignment to the
+ * same centroids would.
+ *
+ * Distances are ||x||^2 + ||c||^2 - 2 x.c, so the n x k x dim work of an assignment is one matrix
+ * product X C^T, done by a `DotProducts` engine (ONNX Runtime's GEMM in models/matmul.ts; plain
+ * loops here). A float32 product is not exact, so it only narrows the choice: for each point, the
+ * centroids that can still be nearest given a proven bound on the product's rounding error are
+ * measured again exactly (float64, summed in dimension order). Every assignment is therefore the
+ * exact nearest centroid, ties to the lower index, whatever engine, thread count or machine ran the
+ * product; and the iterations are the ones ml-kmeans 7's Lloyd loop makes from the same start
+ * (float64 means, empty clusters keep their centre, stop when no centre moves more than the
+ * tolerance), which test/kmeans.test.ts checks against ml-kmeans itself. ml-kmeans is no longer
+ * called: its loop measures each point-centroid pair with a per-pair distance function on arrays of
+ * numbers, which no matrix product can feed.
+ *
+ * Points are n x dim row-major Float32Arrays.
  */
-import { kmeans as lloyd } from 'ml-kmeans';
 import { DdpsError } from '../../core/errors.js';
 import { seededRandom } from '../../models/noise.js';
 
-/** Squared Euclidean distance between row `i` of `a` and row `j` of `b` (both `dim` wide). */
-export function squaredDistance(a: Float32Array, i: number, b: Float32Array, j: number, dim: number): number {
+type Rows = Float32Array | Float64Array;
+
+/** Squared Euclidean distance between row `i` of `a` and row `j` of `b`, accumulated in float64 in dimension order. */
+export function squaredDistance(a: Rows, i: number, b: Rows, j: number, dim: number): number {
   const ao = i * dim;
   const bo = j * dim;
   let s = 0;
@@ -24,7 +38,7 @@ export function squaredDistance(a: Float32Array, i: number, b: Float32Array, j: 
 }
 
 /** Index of the centroid nearest to row `i` of `points`; ties go to the lower centroid index. */
-export function nearestCentroid(points: Float32Array, i: number, centroids: Float32Array, k: number, dim: number): number {
+export function nearestCentroid(points: Float32Array, i: number, centroids: Rows, k: number, dim: number): number {
   let best = 0;
   let bestD = Infinity;
   for (let c = 0; c < k; c++) {
@@ -38,10 +52,50 @@ export function nearestCentroid(points: Float32Array, i: number, centroids: Floa
 }
 
 /**
+ * `out[i] = min(out[i], squaredDistance(points, i, points, row))` for every i: four rows at a time,
+ * each still summed in dimension order (so bit for bit what squaredDistance gives), which lets the
+ * CPU overlap the four additions instead of waiting on one chain.
+ */
+function lowerToRow(points: Float32Array, n: number, dim: number, row: number, out: Float64Array): void {
+  const r = row * dim;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o0 = i * dim;
+    const o1 = o0 + dim;
+    const o2 = o1 + dim;
+    const o3 = o2 + dim;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let d = 0; d < dim; d++) {
+      const c = points[r + d];
+      const x0 = points[o0 + d] - c;
+      const x1 = points[o1 + d] - c;
+      const x2 = points[o2 + d] - c;
+      const x3 = points[o3 + d] - c;
+      s0 += x0 * x0;
+      s1 += x1 * x1;
+      s2 += x2 * x2;
+      s3 += x3 * x3;
+    }
+    if (s0 < out[i]) out[i] = s0;
+    if (s1 < out[i + 1]) out[i + 1] = s1;
+    if (s2 < out[i + 2]) out[i + 2] = s2;
+    if (s3 < out[i + 3]) out[i + 3] = s3;
+  }
+  for (; i < n; i++) {
+    const s = squaredDistance(points, i, points, row, dim);
+    if (s < out[i]) out[i] = s;
+  }
+}
+
+/**
  * k-means++ (Arthur & Vassilvitskii): the first centre uniformly, each next one with probability
  * proportional to its squared distance to the nearest centre chosen so far. When every remaining point
  * coincides with a centre (duplicates), the lowest-index unchosen point is taken so that k distinct
- * rows are always returned.
+ * rows are always returned. The weights are exact float64 distances, so the draw never depends on a
+ * product's rounding.
  */
 export function kmeansPlusPlus(points: Float32Array, n: number, dim: number, k: number, random: () => number): Float32Array {
   checkShape(points, n, dim, k);
@@ -53,12 +107,9 @@ export function kmeansPlusPlus(points: Float32Array, n: number, dim: number, k: 
     chosen[pick] = 1;
     centroids.set(points.subarray(pick * dim, (pick + 1) * dim), c * dim);
     if (c === k - 1) break;
+    lowerToRow(points, n, dim, pick, nearest);
     let total = 0;
-    for (let i = 0; i < n; i++) {
-      const d = squaredDistance(points, i, centroids, c, dim);
-      if (d < nearest[i]) nearest[i] = d;
-      if (!chosen[i]) total += nearest[i];
-    }
+    for (let i = 0; i < n; i++) if (!chosen[i]) total += nearest[i];
     pick = total > 0 ? sampleByWeight(nearest, chosen, total, random()) : chosen.indexOf(0);
   }
   return centroids;
@@ -79,12 +130,184 @@ function sampleByWeight(weights: Float64Array, chosen: Uint8Array, total: number
   return last;
 }
 
+/**
+ * G = X C^T: `out[i * k + c]` is the dot product of point i and centroid c. An engine may sum in any
+ * order in float32 (fused multiply-adds allowed) or better; nothing coarser (no float16, bfloat16 or
+ * TF32), since the exact re-measure relies on float32's error bound.
+ */
+export type DotProducts = (points: Float32Array, n: number, dim: number, centroids: Float32Array, k: number) => Float32Array | Promise<Float32Array>;
+
+/** The engine without a runtime: plain loops (fine for small problems and tests). */
+export const loopDots: DotProducts = (points, n, dim, centroids, k) => {
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < k; c++) {
+      let s = 0;
+      for (let d = 0; d < dim; d++) s += points[i * dim + d] * centroids[c * dim + d];
+      out[i * k + c] = s;
+    }
+  }
+  return out;
+};
+
+const U32 = 2 ** -24;
+const U64 = 2 ** -53;
+
+/**
+ * How far ||x||^2 + ||cf||^2 - 2 fl32(x.cf), with cf the float32 rounding of c, may lie from the
+ * exact float64 squaredDistance(x, c), per unit of (||x|| + ||c|| + ||cf||)^2:
+ * - the product: |fl32(x.cf) - x.cf| <= gamma_dim ||x|| ||cf|| for any summation order, where
+ *   gamma_m = m u / (1 - m u), u = 2^-24, counted twice (the term is -2 x.cf);
+ * - rounding c to float32: | ||x - cf||^2 - ||x - c||^2 | <= 2 u (||x|| + ||c||)^2 (1 + u);
+ * - the float64 norms, sums and the exact re-measure itself: (dim + 10) 2^-53 of the same scale.
+ * Doubled, so that no rounding of the bound itself matters.
+ */
+export function dotErrorBound(dim: number): number {
+  const gamma = (dim * U32) / (1 - dim * U32);
+  return 2 * (2 * gamma + 2 * U32 * (1 + U32) + (dim + 10) * U64);
+}
+
+function rowNorms2(rows: Rows, count: number, dim: number): Float64Array {
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    let s = 0;
+    for (let d = i * dim, end = d + dim; d < end; d++) s += rows[d] * rows[d];
+    out[i] = s;
+  }
+  return out;
+}
+
+/**
+ * The products X C^T for the current centres, kept between Lloyd iterations: a centre that did not
+ * move keeps its column, so late iterations (few clusters still changing) multiply by the few that did.
+ */
+export class Products {
+  private centres: Float64Array | undefined;
+  private g: Float32Array | undefined;
+
+  constructor(
+    private readonly points: Float32Array,
+    private readonly n: number,
+    private readonly dim: number,
+    private readonly dots: DotProducts,
+  ) {}
+
+  /** n x k, row-major, for `centres` (k x dim, float64; multiplied as their float32 rounding). */
+  async of(centres: Float64Array, k: number): Promise<Float32Array> {
+    const { points, n, dim } = this;
+    const moved = Array.from({ length: k }, (_, c) => c).filter((c) => this.centres === undefined || this.g === undefined || !sameRow(centres, this.centres, c, dim));
+    if (moved.length === 0) return this.g!;
+    const rounded = new Float32Array(moved.length * dim);
+    moved.forEach((c, j) => rounded.set(centres.subarray(c * dim, (c + 1) * dim), j * dim));
+    const part = await this.dots(points, n, dim, rounded, moved.length);
+    if (part.length !== n * moved.length) throw new DdpsError('BAD_ARGUMENT', `k-means: the dot-product engine returned ${part.length} values, expected ${n} x ${moved.length}`);
+    const g = moved.length === k ? part : Float32Array.from(this.g!);
+    if (moved.length < k) for (let i = 0; i < n; i++) moved.forEach((c, j) => (g[i * k + c] = part[i * moved.length + j]));
+    this.centres = centres;
+    this.g = g;
+    return g;
+  }
+}
+
+function sameRow(a: Float64Array, b: Float64Array, row: number, dim: number): boolean {
+  for (let d = row * dim, end = d + dim; d < end; d++) if (a[d] !== b[d]) return false;
+  return true;
+}
+
+/**
+ * Every point's exact nearest centre (ties to the lower index): the candidates from the matrix
+ * product, re-measured with squaredDistance only where the product's error bound leaves a doubt.
+ * `pointNorms2` are the points' squared norms (rowNorms2).
+ */
+export async function nearestCentres(points: Float32Array, n: number, dim: number, pointNorms2: Float64Array, centres: Float64Array, k: number, products: Products | DotProducts): Promise<Int32Array> {
+  const g = await (typeof products === 'function' ? new Products(points, n, dim, products) : products).of(centres, k);
+  const rounded = Float32Array.from(centres);
+  const roundedNorms2 = rowNorms2(rounded, k, dim);
+  const centreNorms = Array.from(rowNorms2(centres, k, dim), Math.sqrt);
+  const scale = Array.from(roundedNorms2, (r2, c) => Math.sqrt(r2) + centreNorms[c]);
+  const bound = dotErrorBound(dim);
+  const out = new Int32Array(n);
+  const low = new Float64Array(k);
+  for (let i = 0; i < n; i++) {
+    const px = Math.sqrt(pointNorms2[i]);
+    let upper = Infinity;
+    for (let c = 0; c < k; c++) {
+      const approx = pointNorms2[i] + roundedNorms2[c] - 2 * g[i * k + c];
+      const s = px + scale[c];
+      const margin = bound * s * s;
+      low[c] = approx - margin;
+      if (approx + margin < upper) upper = approx + margin;
+    }
+    // Non-finite input (or an engine that returned NaN): no bound holds, measure everything.
+    if (!Number.isFinite(upper)) {
+      out[i] = nearestCentroid(points, i, centres, k, dim);
+      continue;
+    }
+    let best = -1;
+    let doubts = 0;
+    for (let c = 0; c < k; c++) {
+      if (low[c] <= upper) {
+        doubts++;
+        best = c;
+      }
+    }
+    if (doubts > 1) {
+      best = -1;
+      let bestD = Infinity;
+      for (let c = 0; c < k; c++) {
+        if (low[c] > upper) continue;
+        const d = squaredDistance(points, i, centres, c, dim);
+        if (d < bestD) {
+          bestD = d;
+          best = c;
+        }
+      }
+    }
+    out[i] = best;
+  }
+  return out;
+}
+
+/**
+ * Means of the clusters' points in float64, summed in point order; an empty cluster keeps its
+ * centre. Given the assignment the `previous` centres were the means of, a cluster whose members
+ * did not change keeps its centre too: the same sum of the same points, without redoing it.
+ */
+export function clusterMeans(points: Float32Array, n: number, dim: number, clusters: Int32Array, k: number, previous: Float64Array, previousClusters?: Int32Array): Float64Array {
+  const redo = new Uint8Array(k).fill(previousClusters === undefined ? 1 : 0);
+  if (previousClusters !== undefined) {
+    for (let i = 0; i < n; i++) {
+      if (clusters[i] !== previousClusters[i]) redo[clusters[i]] = redo[previousClusters[i]] = 1;
+    }
+  }
+  const sums = Float64Array.from(previous);
+  for (let c = 0; c < k; c++) if (redo[c]) sums.fill(0, c * dim, (c + 1) * dim);
+  const counts = new Int32Array(k);
+  for (let i = 0; i < n; i++) {
+    const c = clusters[i];
+    if (!redo[c]) continue;
+    counts[c]++;
+    const o = c * dim;
+    const p = i * dim;
+    for (let d = 0; d < dim; d++) sums[o + d] += points[p + d];
+  }
+  for (let c = 0; c < k; c++) {
+    const o = c * dim;
+    if (!redo[c]) continue;
+    if (counts[c] === 0) sums.set(previous.subarray(o, o + dim), o);
+    else for (let d = 0; d < dim; d++) sums[o + d] /= counts[c];
+  }
+  return sums;
+}
+
 export interface KMeansOptions {
   /** Requested cluster count; the result has min(k, n). */
   k: number;
   seed: number;
-  /** Lloyd iterations at most (default 100). */
+  /** Lloyd iterations at most (default 100; 0: until no centre moves). */
   maxIterations?: number;
+  /** Default: plain loops. */
+  dots?: DotProducts;
 }
 
 export interface KMeansResult {
@@ -99,22 +322,39 @@ export interface KMeansResult {
   iterations: number;
 }
 
-/** Seeded k-means of n points: same points in the same order and same seed => same result. */
-export function kmeans(points: Float32Array, n: number, dim: number, opts: KMeansOptions): KMeansResult {
+/** A centre moving less than this (squared) counts as still. */
+const TOLERANCE = 1e-10;
+
+/** Seeded k-means of n points: same points in the same order and same seed => same result, whatever engine computes the products. */
+export async function kmeans(points: Float32Array, n: number, dim: number, opts: KMeansOptions): Promise<KMeansResult> {
   if (!Number.isInteger(opts.k) || opts.k < 1) throw new DdpsError('BAD_ARGUMENT', `k-means: clusters must be a positive integer, got ${opts.k}`);
   if (!Number.isInteger(opts.seed)) throw new DdpsError('BAD_ARGUMENT', `k-means: seed must be an integer, got ${opts.seed}`);
+  const maxIterations = opts.maxIterations ?? 100;
+  if (!Number.isInteger(maxIterations) || maxIterations < 0) throw new DdpsError('BAD_ARGUMENT', `k-means: maxIterations must be an integer >= 0, got ${maxIterations}`);
   const k = Math.min(opts.k, n);
-  const start = kmeansPlusPlus(points, n, dim, k, seededRandom(opts.seed));
-  const rows = Array.from({ length: n }, (_, i) => Array.from(points.subarray(i * dim, (i + 1) * dim)));
-  const init = Array.from({ length: k }, (_, c) => Array.from(start.subarray(c * dim, (c + 1) * dim)));
-  const run = lloyd(rows, k, { initialization: init, maxIterations: opts.maxIterations ?? 100, tolerance: 1e-10 });
-  const centroids = new Float32Array(k * dim);
-  run.centroids.forEach((c, j) => centroids.set(c, j * dim));
-  const { clusters, distances } = assign(points, n, centroids, k, dim);
-  return { k, dim, centroids, clusters, distances, iterations: run.iterations };
+  const dots = opts.dots ?? loopDots;
+  const norms2 = rowNorms2(points, n, dim);
+  const products = new Products(points, n, dim, dots);
+  let centres: Float64Array = Float64Array.from(kmeansPlusPlus(points, n, dim, k, seededRandom(opts.seed)));
+  let meansOf: Int32Array | undefined;
+  let iterations = 0;
+  let still = false;
+  while (!still && (maxIterations === 0 || iterations < maxIterations)) {
+    iterations++;
+    const clusters = await nearestCentres(points, n, dim, norms2, centres, k, products);
+    const next = clusterMeans(points, n, dim, clusters, k, centres, meansOf);
+    meansOf = clusters;
+    still = true;
+    for (let c = 0; c < k && still; c++) still = squaredDistance(next, c, centres, c, dim) <= TOLERANCE;
+    centres = next;
+  }
+  const centroids = Float32Array.from(centres);
+  const clusters = await nearestCentres(points, n, dim, norms2, Float64Array.from(centroids), k, products);
+  const distances = Float64Array.from(clusters, (c, i) => Math.sqrt(squaredDistance(points, i, centroids, c, dim)));
+  return { k, dim, centroids, clusters, distances, iterations };
 }
 
-/** Every point to its nearest centroid (ties to the lower index), with the Euclidean distance. */
+/** Every point to its nearest centroid (ties to the lower index), with the Euclidean distance: the brute-force reference. */
 export function assign(points: Float32Array, n: number, centroids: Float32Array, k: number, dim: number): { clusters: Int32Array; distances: Float64Array } {
   const clusters = new Int32Array(n);
   const distances = new Float64Array(n);

@@ -4,6 +4,7 @@
  * stable identity (sample key and patch index, or cluster index) so that the ranking is a function of
  * the data alone.
  */
+import type { Box } from '../../core/geometry.js';
 import type { ClusterMember } from '../../storage/store/types.js';
 
 /**
@@ -32,6 +33,11 @@ export interface PatchId {
   index: number;
 }
 
+/** A patch's identity as one string, for Map keys (NUL cannot occur in a stored sample key). */
+export function patchKey(p: PatchId): string {
+  return `${p.key}\0${p.index}`;
+}
+
 /** By sample key (store order), then patch index. */
 export function comparePatchIds(a: PatchId, b: PatchId): number {
   return compareKeys(a.key, b.key) || a.index - b.index;
@@ -56,6 +62,9 @@ export function median(values: ArrayLike<number>): number {
 export interface Assigned extends PatchId {
   cluster: number;
   distance: number;
+  /** Kept in the member when given (selection reads them from the ranking). */
+  score?: number;
+  boxOriginal?: Box;
 }
 
 /**
@@ -67,7 +76,8 @@ export function rankWithinClusters(members: readonly Assigned[]): ClusterMember[
   let rank = 0;
   return sorted.map((m, i) => {
     rank = i > 0 && sorted[i - 1].cluster === m.cluster ? rank + 1 : 0;
-    return { key: m.key, index: m.index, cluster: m.cluster, rank, distance: m.distance };
+    const kept = { ...(m.score === undefined ? {} : { score: m.score }), ...(m.boxOriginal === undefined ? {} : { boxOriginal: m.boxOriginal }) };
+    return { key: m.key, index: m.index, cluster: m.cluster, rank, distance: m.distance, ...kept };
   });
 }
 

@@ -10,6 +10,7 @@ import { describeMismatch, type RunIdentity } from './meta.js';
 import { importRecords, storeRecords, type ImportCounts } from './records.js';
 import { ScoreStore } from './scoreStore.js';
 
+/** What mergeStores did: the target, the samples taken from each source, and what the target holds after. */
 export interface MergeSummary {
   into: string;
   sources: ({ dir: string } & ImportCounts)[];
@@ -31,13 +32,18 @@ function checkSameRun(stores: readonly ScoreStore[]): void {
     const diff = describeMismatch(identityOf(first), identityOf(s));
     if (diff.length > 0) problems.push(`${s.dir} differs from ${first.dir}: ${diff.join('; ')}`);
   }
-  if (problems.length > 0) throw new DdpsError('STORE_MISMATCH', `merge refused: the stores hold different runs. ${problems.join('. ')}`);
+  if (problems.length > 0) throw new DdpsError('STORE_MISMATCH', `the stores hold different runs, so they are not merged. ${problems.join('. ')}`);
 }
 
+/**
+ * Merges score stores scored apart into `into` (created when new). Refuses (STORE_MISMATCH, naming what
+ * differs) sources of another configuration or pack than each other or the target; samples are keyed by
+ * their key, so merging again, or in another order, changes nothing.
+ */
 export async function mergeStores(into: string, sources: readonly string[]): Promise<MergeSummary> {
-  if (sources.length === 0) throw new DdpsError('BAD_ARGUMENT', 'merge: name at least one store to merge from');
+  if (sources.length === 0) throw new DdpsError('BAD_ARGUMENT', 'name at least one store to merge from');
   const self = sources.find((s) => resolve(s) === resolve(into));
-  if (self !== undefined) throw new DdpsError('BAD_ARGUMENT', `merge: ${self} is both the target and a source`);
+  if (self !== undefined) throw new DdpsError('BAD_ARGUMENT', `${self} is both the target and a source`);
   const opened: ScoreStore[] = [];
   try {
     for (const dir of sources) opened.push(ScoreStore.open(dir, { readOnly: true }));

@@ -22,6 +22,7 @@ import type { SampleRecord, SkippedRecord } from './types.js';
 
 export type StoreRecord = { sample: SampleRecord } | { skip: SkippedRecord };
 
+/** Samples put into a store by an import or a merge: scored ones, and skip records. */
 export interface ImportCounts {
   scored: number;
   skipped: number;

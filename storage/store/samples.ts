@@ -18,6 +18,7 @@ import {
   encodeFloat32,
   encodePatch,
   patchKey,
+  rankingKey,
   sampleFromParts,
   sampleKey,
   skipKey,
@@ -65,8 +66,10 @@ export function validateSample(rec: SampleRecord): void {
   });
 }
 
+/** Every change to a class goes through here: it also drops the class's ranking for selection, which then reads the patches until the class is ranked again. */
 function addCounts(dbs: StoreDbs, cls: number, samples: number, patches: number): void {
   const ck = classKey(cls);
+  dbs.centroids.removeSync(rankingKey(cls));
   const cur = dbs.classes.get(ck) ?? { samples: 0, patches: 0 };
   const next = { samples: cur.samples + samples, patches: cur.patches + patches };
   if (next.samples === 0) dbs.classes.removeSync(ck);
@@ -113,10 +116,10 @@ export async function putSkipped(dbs: StoreDbs, rec: SkippedRecord): Promise<voi
   });
 }
 
-function readSample(dbs: StoreDbs, key: string, s: StoredSample): SampleRecord {
+function readSample(dbs: StoreDbs, key: string, s: StoredSample, withPatches = true): SampleRecord {
   const mapBytes = dbs.scoreMaps.get(sampleKey(key));
   if (mapBytes === undefined) damaged(dbs, key, 'score map');
-  const patches = Array.from({ length: s.patches }, (_, i) => {
+  const patches = Array.from({ length: withPatches ? s.patches : 0 }, (_, i) => {
     const bytes = dbs.patches.get(patchKey(s.cls, key, i));
     if (bytes === undefined) damaged(dbs, key, `patch ${i}`);
     return bytes;
@@ -124,9 +127,9 @@ function readSample(dbs: StoreDbs, key: string, s: StoredSample): SampleRecord {
   return sampleFromParts(key, s, mapBytes, patches);
 }
 
-export function getSample(dbs: StoreDbs, key: string): SampleRecord | undefined {
+export function getSample(dbs: StoreDbs, key: string, withPatches = true): SampleRecord | undefined {
   const s = dbs.samples.get(sampleKey(key));
-  return s === undefined ? undefined : readSample(dbs, key, s);
+  return s === undefined ? undefined : readSample(dbs, key, s, withPatches);
 }
 
 /** Every scored sample, in key order. Not a snapshot: a long scan does not pin old pages. */
@@ -149,6 +152,11 @@ export function sampleStatus(dbs: StoreDbs, key: string): SampleStatus | undefin
   const k = sampleKey(key);
   if (dbs.samples.doesExist(k)) return 'scored';
   return dbs.skipped.doesExist(k) ? 'skipped' : undefined;
+}
+
+export function classCounts(dbs: StoreDbs, cls: number): ClassCounts | undefined {
+  const c = dbs.classes.get(classKey(cls));
+  return c === undefined ? undefined : { samples: c.samples, patches: c.patches };
 }
 
 export function storeCounts(dbs: StoreDbs): StoreCounts {

@@ -14,6 +14,7 @@
  * | classes   | u32be(cls)                            | JSON ClassCounts                        |
  * | clusters  | u32be(cls)                            | JSON StoredClusters (no tensors)        |
  * | centroids | u32be(cls)                            | k*dim float32, little-endian            |
+ * | centroids | u32be(cls) 01                         | the class's ranking for selection (binary, below) |
  *
  * meta also holds one `import 00 utf8(id)` record per result file imported (see importKey).
  *
@@ -22,6 +23,13 @@
  * patch index. Sample keys may hold any character but NUL: the 00 after the key then sorts below
  * every key character, which keeps a sample's patches together ("a" before "a/b", never interleaved),
  * and a leading 00 in `skipped` can only be a shard-level record.
+ *
+ * The ranking for selection is what selecting a budget reads of a class, in one small binary record
+ * beside the centroids (so selecting a thousand classes parses no JSON): k, the cluster order, and per
+ * member its cluster, rank, patch index, sample, score and box, with each sample's shard. It is
+ * written with the clusters record and repeats its members; putting or removing any sample of the class
+ * drops it (until the class is ranked again), and a store ranked before it existed has none: readers
+ * then use the clusters record and the patches.
  *
  * Tensors are copied byte for byte (msgpack, lmdb's default, returns a Float32Array as a Buffer with
  * the wrong contents): bit-exact, NaN payloads and -0 included. Typed arrays use the host's byte
@@ -199,6 +207,91 @@ export function decodeFloat32(bytes: Uint8Array, offset = 0, byteLength = bytes.
   return out;
 }
 
+/** Key of a class's ranking for selection, in the centroids db. */
+export function rankingKey(cls: number): Buffer {
+  return Buffer.concat([classKey(cls), Buffer.from([1])]);
+}
+
+/** A member as the ranking for selection keeps it. */
+export interface RankingMember {
+  key: string;
+  index: number;
+  cluster: number;
+  rank: number;
+  score: number;
+  boxOriginal: [number, number, number, number];
+}
+
+export interface StoredRanking {
+  k: number;
+  order: number[];
+  members: RankingMember[];
+  /** Sample key -> the shard it was scored from. */
+  shards: Map<string, string>;
+}
+
+const RANKING_VERSION = 2;
+
+/** Byte offsets of the ranking record's parts: columns, so that typed arrays read them at once. */
+function rankingLayout(n: number, orderLength: number): { floats: number; ints: number; strings: number } {
+  const floats = Math.ceil((16 + 4 * orderLength) / 8) * 8;
+  const ints = floats + 5 * 8 * n;
+  return { floats, ints, strings: ints + 4 * 4 * n };
+}
+
+/**
+ * u32 LE version, k, n, order length; the order (u32 each); padding to 8 bytes; float64 columns
+ * score[n] and box[4n]; u32 columns cluster[n], rank[n], index[n], sample[n]; then the strings as
+ * UTF-8 JSON {keys, shards, shardOf} (shardOf[i]: index in shards of keys[i]) after their byte length.
+ */
+export function encodeRanking(r: StoredRanking): Buffer {
+  const n = r.members.length;
+  const keys = [...new Set(r.members.map((m) => m.key))];
+  const keyIndex = new Map(keys.map((k, i) => [k, i]));
+  const shards = [...new Set(keys.map((k) => r.shards.get(k) ?? ''))];
+  const shardIndex = new Map(shards.map((s, i) => [s, i]));
+  const strings = Buffer.from(JSON.stringify({ keys, shards, shardOf: keys.map((k) => shardIndex.get(r.shards.get(k) ?? '')) }), 'utf8');
+  const at = rankingLayout(n, r.order.length);
+  const b = Buffer.alloc(at.strings + 4 + strings.length);
+  [RANKING_VERSION, r.k, n, r.order.length].forEach((v, i) => b.writeUInt32LE(v, 4 * i));
+  r.order.forEach((c, i) => b.writeUInt32LE(c, 16 + 4 * i));
+  r.members.forEach((m, i) => {
+    b.writeDoubleLE(m.score, at.floats + 8 * i);
+    m.boxOriginal.forEach((v, j) => b.writeDoubleLE(v, at.floats + 8 * (n + 4 * i + j)));
+    [m.cluster, m.rank, m.index, keyIndex.get(m.key)!].forEach((v, j) => b.writeUInt32LE(v, at.ints + 4 * (j * n + i)));
+  });
+  b.writeUInt32LE(strings.length, at.strings);
+  strings.copy(b, at.strings + 4);
+  return b;
+}
+
+/** The ranking, or undefined for one written in another layout (readers then use the clusters record). */
+export function decodeRanking(bytes: Uint8Array): StoredRanking | undefined {
+  const damaged = (): never => {
+    throw new DdpsError('STORE_MISMATCH', 'score store: a class\'s ranking for selection is damaged (re-rank the store)');
+  };
+  if (bytes.byteLength < 16) damaged();
+  if (Buffer.from(bytes.buffer, bytes.byteOffset, 4).readUInt32LE(0) !== RANKING_VERSION) return undefined;
+  // An aligned copy: the columns are then typed-array views.
+  const buffer = new ArrayBuffer(bytes.byteLength);
+  new Uint8Array(buffer).set(bytes);
+  const head = new Uint32Array(buffer, 0, 4);
+  const [k, n, orderLength] = [head[1]!, head[2]!, head[3]!];
+  const at = rankingLayout(n, orderLength);
+  const view = new DataView(buffer);
+  if (buffer.byteLength < at.strings + 4 || buffer.byteLength !== at.strings + 4 + view.getUint32(at.strings, true)) damaged();
+  const strings = JSON.parse(Buffer.from(buffer, at.strings + 4).toString('utf8')) as { keys: string[]; shards: string[]; shardOf: number[] };
+  const order = Array.from(new Uint32Array(buffer, 16, orderLength));
+  const floats = new Float64Array(buffer, at.floats, 5 * n);
+  const ints = new Uint32Array(buffer, at.ints, 4 * n);
+  const members = new Array<RankingMember>(n);
+  for (let i = 0; i < n; i++) {
+    const b = n + 4 * i;
+    members[i] = { key: strings.keys[ints[3 * n + i]!]!, index: ints[2 * n + i]!, cluster: ints[i]!, rank: ints[n + i]!, score: floats[i]!, boxOriginal: [floats[b]!, floats[b + 1]!, floats[b + 2]!, floats[b + 3]!] };
+  }
+  return { k, order, members, shards: new Map(strings.keys.map((key, i) => [key, strings.shards[strings.shardOf[i]!]!])) };
+}
+
 /** box (4), boxOriginal (4), score: float64 so that any JS number comes back unchanged. */
 export const PATCH_HEADER_BYTES = 9 * 8;
 
@@ -217,11 +310,12 @@ export function encodePatch(p: StoredPatch): Buffer {
   return b;
 }
 
-export function decodePatch(bytes: Uint8Array): StoredPatch {
+/** `withFeature: false` leaves the feature bytes unread (for readers that need boxes and scores only). */
+export function decodePatch(bytes: Uint8Array, withFeature = true): StoredPatch {
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const v = (i: number): number => b.readDoubleLE(i * 8);
   const p: StoredPatch = { box: [v(0), v(1), v(2), v(3)], boxOriginal: [v(4), v(5), v(6), v(7)], score: v(8) };
-  if (b.length > PATCH_HEADER_BYTES) p.feature = decodeFloat32(b, PATCH_HEADER_BYTES);
+  if (withFeature && b.length > PATCH_HEADER_BYTES) p.feature = decodeFloat32(b, PATCH_HEADER_BYTES);
   return p;
 }
 
@@ -247,7 +341,7 @@ export function sampleFromParts(key: string, s: StoredSample, mapBytes: Uint8Arr
     size: s.size,
     transform: s.transform,
     scoreMap: { h: s.map[0], w: s.map[1], data: decodeFloat32(mapBytes) },
-    patches: patches.map(decodePatch),
+    patches: patches.map((p) => decodePatch(p)),
   };
 }
 

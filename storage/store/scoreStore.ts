@@ -4,14 +4,15 @@
  * an interrupted run (kill -9 included) finds every committed sample complete and nothing partial.
  */
 import { DdpsError } from '../../core/errors.js';
-import { getClassClusters, putClassClusters } from './clusters.js';
+import { getClassClusters, getClassRanking, putClassClusters } from './clusters.js';
 import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, type RunIdentity, type StoreIdentity } from './meta.js';
-import { openEnvironment, type StoreDbs } from './open.js';
-import { classPatches } from './patches.js';
-import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
+import { incompleteStore, openEnvironment, type StoreDbs } from './open.js';
+import { classPatchIds, classPatches } from './patches.js';
+import { classCounts, getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
 import { importKey, metaKey, sampleKey } from './schema.js';
-import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
+import type { ClassClusters, ClassCounts, ClassPatch, ClassRanking, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
+/** How to open a store: for writing with the run's identity, or read-only. */
 export type ScoreStoreOptions =
   | {
       /** The run's scoring configuration (any JSON object); stored on first open, compared after. */
@@ -29,6 +30,7 @@ export type ScoreStoreOptions =
       allowMismatch?: boolean;
     };
 
+/** The LMDB score store: per sample its score map, patches and DIFT features; skips; per-class clusters and ranks; the run log. */
 export class ScoreStore {
   private constructor(
     private readonly dbs: StoreDbs,
@@ -41,6 +43,8 @@ export class ScoreStore {
   /**
    * Opens (creating when writable) the store in directory `dir`. Throws STORE_MISMATCH naming the
    * differing config keys or pack digests when the store holds another run, unless allowMismatch.
+   * A reader gets INCOMPLETE_STORE for a store whose first run stopped while creating it (a writer
+   * with the same configuration completes it), and STORE_MISMATCH for someone else's LMDB.
    */
   static open(dir: string, opts: ScoreStoreOptions): ScoreStore {
     const readOnly = opts.readOnly === true;
@@ -52,9 +56,8 @@ export class ScoreStore {
     const dbs = openEnvironment(dir, readOnly);
     try {
       let identity = readOnly ? readIdentity(dbs) : bindIdentity(dbs, given as RunIdentity);
-      if (identity === undefined) {
-        throw new DdpsError('STORE_MISMATCH', `${dir} is not a ddps score store: it records no configuration or model pack`, { file: dir });
-      }
+      // Only a reader can find none: a writer records its own. The identity is the last thing a new store gets.
+      if (identity === undefined) throw incompleteStore(dir, 'it records no configuration or model pack yet');
       const mismatches = describeMismatch(identity, given);
       if (mismatches.length > 0 && opts.allowMismatch !== true) {
         throw new DdpsError(
@@ -108,8 +111,9 @@ export class ScoreStore {
     return this.writable().then(() => putSkipped(this.dbs, rec));
   }
 
-  getSample(key: string): SampleRecord | undefined {
-    return getSample(this.dbs, key);
+  /** `{ patches: false }`: the record with its score map and an empty patch list. */
+  getSample(key: string, opts: { patches?: boolean } = {}): SampleRecord | undefined {
+    return getSample(this.dbs, key, opts.patches ?? true);
   }
 
   /** The shard a scored sample came from, without reading its score map or patches. */
@@ -130,13 +134,26 @@ export class ScoreStore {
     return iterateSkipped(this.dbs);
   }
 
-  /** Exactly class `cls`'s patches, one range scan, ordered by sample key then patch index. */
-  classPatches(cls: number): Generator<ClassPatch> {
-    return classPatches(this.dbs, cls);
+  /**
+   * Exactly class `cls`'s patches, one range scan, ordered by sample key then patch index.
+   * `{ features: false }` leaves the DIFT features out (boxes and scores only, much less to copy).
+   */
+  classPatches(cls: number, opts: { features?: boolean } = {}): Generator<ClassPatch> {
+    return classPatches(this.dbs, cls, opts.features ?? true);
+  }
+
+  /** Class `cls`'s patch ids in classPatches' order, from the keys alone (no feature is read). */
+  classPatchIds(cls: number): Generator<{ key: string; index: number }> {
+    return classPatchIds(this.dbs, cls);
   }
 
   counts(): StoreCounts {
     return storeCounts(this.dbs);
+  }
+
+  /** Class `cls`'s samples and patches (one read; undefined for a class without samples). */
+  classCounts(cls: number): ClassCounts | undefined {
+    return classCounts(this.dbs, cls);
   }
 
   putClassClusters(cls: number, rec: ClassClusters): Promise<void> {
@@ -158,6 +175,11 @@ export class ScoreStore {
 
   getClassClusters(cls: number): ClassClusters | undefined {
     return getClassClusters(this.dbs, cls);
+  }
+
+  /** The class's ranking without reading its centroids (what selection needs). */
+  getClassRanking(cls: number): ClassRanking | undefined {
+    return getClassRanking(this.dbs, cls);
   }
 
   /** What was recorded when result file `id` was imported, or undefined if it never was. */

@@ -12,6 +12,7 @@ import { DdpsError } from '../../core/errors.js';
 import type { WdsSample } from './sample.js';
 import { type ShardSpec, expandShards } from './urls.js';
 
+/** A shard abandoned under onError 'skip': which, after which sample, and why. */
 export interface SkipInfo {
   /** The shard that ended early. */
   url: string;
@@ -21,6 +22,7 @@ export interface SkipInfo {
   error: unknown;
 }
 
+/** A tar member just read (for progress by bytes). */
 export interface MemberInfo {
   url: string;
   /** The member's path inside the tar. */
@@ -28,6 +30,7 @@ export interface MemberInfo {
   size: number;
 }
 
+/** Options of readSamples: what a damaged shard does, and hooks. */
 export interface ReadOptions {
   /**
    * What a truncated, corrupt or unreadable shard does: 'fail' (default, webdataset's
@@ -44,6 +47,7 @@ export interface ReadOptions {
 /** webdataset's base_plus_ext: the key runs to the first dot of the basename. */
 const KEY_EXT = /^((?:.*\/)?[^./]+)\.([^/]*)$/;
 
+/** A tar member name's sample key and lower-cased extension (webdataset's rule), or undefined. */
 export function splitMemberName(name: string): { key: string; ext: string } | undefined {
   const m = KEY_EXT.exec(name);
   return m === null ? undefined : { key: m[1], ext: m[2].toLowerCase() };
@@ -191,4 +195,18 @@ async function* readShard(url: string, opts: ReadOptions): AsyncGenerator<WdsSam
  */
 export async function* readSamples(urls: ShardSpec, opts: ReadOptions = {}): AsyncGenerator<WdsSample> {
   for (const url of await expandShards(urls)) yield* readShard(url, opts);
+}
+
+/**
+ * The samples of one shard whose keys `wanted` names, each once (a repeated key is passed over), in
+ * shard order, ending right after the last of them instead of reading the shard's tail. `found`
+ * collects the keys met, so the caller can name the ones the shard did not have.
+ */
+export async function* readNamedSamples(url: string, wanted: { has(key: string): boolean; readonly size: number }, found: Set<string>, opts: ReadOptions = {}): AsyncGenerator<WdsSample> {
+  for await (const sample of readSamples(url, opts)) {
+    if (!wanted.has(sample.__key__) || found.has(sample.__key__)) continue;
+    found.add(sample.__key__);
+    yield sample;
+    if (found.size === wanted.size) return;
+  }
 }
