@@ -5,7 +5,7 @@
  * a worker that loses its lock publishes nothing. Waits are on states, never on durations.
  */
 import test from 'ava';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { resolveScoreConfig } from '../core/config.js';
@@ -18,7 +18,7 @@ import { ensureToyWorld, type ToyWorld } from '../toy/index.js';
 import { tempDir } from './helpers/paths.js';
 import { HeldShard } from './helpers/heldShard.js';
 import { needs } from './helpers/needs.js';
-import { lazyRedis, type RedisServer } from './helpers/redis.js';
+import { freshQueue, lazyRedis, type RedisServer } from './helpers/redis.js';
 import { TOY_SCORE } from './helpers/toyWorld.js';
 import { waitFor } from './helpers/waitFor.js';
 
@@ -30,7 +30,6 @@ const server = lazyRedis();
 let redis: RedisServer;
 let world: ToyWorld;
 let setup: Promise<void> | undefined;
-let queues = 0;
 const scratch = tempDir('ddps-queue-test-');
 
 /** The redis-server and the toy world the redis tests share, made by the first one that runs. */
@@ -45,13 +44,6 @@ test.after.always(async () => {
   await server.stop();
   rmSync(scratch, { recursive: true, force: true });
 });
-
-/** A fresh queue name and folders per test: the tests share one redis-server. */
-function fresh(name: string): { queueName: string; dir: string } {
-  const dir = join(scratch, name);
-  mkdirSync(dir, { recursive: true });
-  return { queueName: `q${++queues}`, dir };
-}
 
 async function options(queueName: string, dir: string, shards: readonly string[], over: Partial<SubmitOptions> = {}): Promise<SubmitOptions> {
   return {
@@ -118,7 +110,7 @@ test('an unreachable Redis is one clear error naming the URL, never its password
 
 needs('redis').serial('a run through the queue stores exactly what a local run stores; again adds nothing; a fresh store gets lost results scored again', async (t) => {
   await ready();
-  const { queueName, dir } = fresh('flow');
+  const { queueName, dir } = freshQueue(scratch, 'flow');
   const reference = await localDigest(world.shards);
   const worker = await runWorker({ queue: redis.url, queueName, lock: LOCK, name: 'w1' });
   try {
@@ -156,7 +148,7 @@ needs('redis').serial('a run through the queue stores exactly what a local run s
 
 needs('redis').serial('a shard that keeps failing ends failed with its reason; fixed and retried, it completes', async (t) => {
   await ready();
-  const { queueName, dir } = fresh('poison');
+  const { queueName, dir } = freshQueue(scratch, 'poison');
   const shards = world.shards.slice(0, 3).map((s, i) => {
     const copy = join(dir, `shard-${i}.tar`);
     copyFileSync(s, copy);
@@ -186,7 +178,7 @@ needs('redis').serial('a shard that keeps failing ends failed with its reason; f
 
 needs('redis').serial('drain removes the waiting shards; drain everything leaves an empty queue', async (t) => {
   await ready();
-  const { queueName, dir } = fresh('drain');
+  const { queueName, dir } = freshQueue(scratch, 'drain');
   const stop = new AbortController();
   const summary = await submitRun(await options(queueName, dir, world.shards, { signal: stop.signal, onEvent: (e) => e.type === 'queued' && stop.abort() }));
   t.true(summary.stopped);
@@ -201,7 +193,7 @@ needs('redis').serial('drain removes the waiting shards; drain everything leaves
 
 needs('redis').serial('a worker that loses its lock mid-shard stops and publishes nothing for it; the shard is scored again and stored once', async (t) => {
   await ready();
-  const { queueName, dir } = fresh('lost-lock');
+  const { queueName, dir } = freshQueue(scratch, 'lost-lock');
   const shards = world.shards.slice(0, 2).map((s, i) => {
     const copy = join(dir, `shard-${i}.tar`);
     copyFileSync(s, copy);

@@ -15,7 +15,7 @@ import { ensureToyWorld } from '../toy/index.js';
 import { HeldShard } from './helpers/heldShard.js';
 import { REPO, tempDir } from './helpers/paths.js';
 import { needs } from './helpers/needs.js';
-import { lazyRedis, type RedisServer } from './helpers/redis.js';
+import { freshQueue, lazyRedis, type RedisServer } from './helpers/redis.js';
 import { TOY_SCORE } from './helpers/toyWorld.js';
 import { waitFor } from './helpers/waitFor.js';
 
@@ -41,7 +41,6 @@ let shards: string[];
 let pack: string;
 let classes: string;
 let reference: string;
-let queues = 0;
 /** Every process started, so that a failing test leaves none behind. */
 const started: Proc[] = [];
 
@@ -124,16 +123,10 @@ test.after.always(async () => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-function fresh(name: string): { queueName: string; dir: string } {
-  const dir = join(scratch, name);
-  mkdirSync(dir, { recursive: true });
-  return { queueName: `p${++queues}`, dir };
-}
-
 needs('redis').serial('kill test: a worker SIGKILLed mid-shard; another takes the shard over; the store equals a single-process run', async (t) => {
   await ready(t);
   t.regex(reference, /^[0-9a-f]{64}$/);
-  const { queueName, dir } = fresh('kill');
+  const { queueName, dir } = freshQueue(scratch, 'kill');
   const held = new HeldShard(shards[2]!, readFileSync(join(scratch, 'toy', 'data', 'train-000002.tar')));
   const q = await ShardQueue.open(redis.url, { name: queueName });
   const ws = workers(redis.url, queueName, 3);
@@ -163,7 +156,7 @@ needs('redis').serial('kill test: a worker SIGKILLed mid-shard; another takes th
 
 needs('redis').serial('restart test: the submitter killed and started again carries on from the queue and the store', async (t) => {
   await ready(t);
-  const { queueName, dir } = fresh('restart');
+  const { queueName, dir } = freshQueue(scratch, 'restart');
   const held = new HeldShard(shards[4]!, readFileSync(join(scratch, 'toy', 'data', 'train-000004.tar')));
   const q = await ShardQueue.open(redis.url, { name: queueName });
   const ws = workers(redis.url, queueName, 2);
@@ -198,7 +191,7 @@ needs('redis').serial('restart test: the submitter killed and started again carr
 
 needs('redis').serial('poisoned shard: a corrupt shard ends failed with its reason after its attempts; every good shard is stored', async (t) => {
   await ready(t);
-  const { queueName, dir } = fresh('poison');
+  const { queueName, dir } = freshQueue(scratch, 'poison');
   const good = [shards[0]!, shards[1]!, shards[3]!];
   const bad = join(dir, 'broken.tar');
   writeFileSync(bad, Buffer.alloc(10_000, 0x5a));

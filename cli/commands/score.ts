@@ -17,6 +17,7 @@ import { defineCommand, renamed, type Adjust, type Values } from '../define.js';
 import { classMapSpelledClasses, opt } from '../options.js';
 import { Progress, scoreFraction } from '../progress.js';
 import { queueProgressLine, submitSummaryLines } from '../queueOutput.js';
+import { handlingInterrupts } from '../signals.js';
 
 /** The options `ddps score` and `ddps distill` share: data, Stages I-II, baselines, execution. */
 export const SCORE_OPTIONS = {
@@ -194,9 +195,15 @@ export async function scoreFromOptions(o: ScoreOptions & { store: string }, comm
   }
 }
 
-async function loadTeacher(o: { teacher?: string; teacherConfig?: string }): Promise<Classifier> {
+/** --teacher and --teacher-config, which --scorer classifier needs. */
+function teacherFiles(o: { teacher?: string; teacherConfig?: string }): { model: string; config: string } {
   if (!o.teacher || !o.teacherConfig) throw new DdpsError('BAD_ARGUMENT', '--scorer classifier needs --teacher and --teacher-config');
-  return Classifier.load(o.teacher, await loadTeacherConfig(o.teacherConfig));
+  return { model: o.teacher, config: o.teacherConfig };
+}
+
+async function loadTeacher(o: { teacher?: string; teacherConfig?: string }): Promise<Classifier> {
+  const files = teacherFiles(o);
+  return Classifier.load(files.model, await loadTeacherConfig(files.config));
 }
 
 /** The options `ddps score` takes to run through a queue instead of scoring here. */
@@ -241,8 +248,7 @@ async function submitFromOptions(o: SubmitCliOptions): Promise<number> {
   const config = scoreConfigFrom(o);
   const shards = await expandShards(o.shards);
   const classMap = await findClassMap(o.classMap, shards);
-  if (config.scorer === 'classifier' && (!o.teacher || !o.teacherConfig)) throw new DdpsError('BAD_ARGUMENT', '--scorer classifier needs --teacher and --teacher-config');
-  const teacher = config.scorer === 'classifier' ? { model: o.teacher!, config: o.teacherConfig! } : undefined;
+  const teacher = config.scorer === 'classifier' ? teacherFiles(o) : undefined;
   const display = parseQueueUrl(o.queue).display;
   const quiet = o.quiet === true || o.json === true;
   const progress = new Progress('score', process.stderr, o.quiet === true);
@@ -250,11 +256,8 @@ async function submitFromOptions(o: SubmitCliOptions): Promise<number> {
     if (!quiet) process.stderr.write(line);
   };
   const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const summary = await submitRun({
+  const summary = await handlingInterrupts(() => stop.abort(), () =>
+    submitRun({
       queue: o.queue,
       queueName: o.queueName,
       shards,
@@ -277,15 +280,12 @@ async function submitFromOptions(o: SubmitCliOptions): Promise<number> {
         if (e.type === 'rejected') log(`\nresult file set aside: ${e.file}: ${e.reason}\n`);
         if (e.type === 'error') log(`\nqueue: ${e.message} (retrying)\n`);
       },
-    });
-    progress.end();
-    if (o.json) console.log(JSON.stringify(summary));
-    else for (const line of submitSummaryLines(summary, display)) console.log(line);
-    return summary.failed.length || summary.removed.length || summary.stopped ? 1 : 0;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+    }),
+  );
+  progress.end();
+  if (o.json) console.log(JSON.stringify(summary));
+  else for (const line of submitSummaryLines(summary, display)) console.log(line);
+  return summary.failed.length || summary.removed.length || summary.stopped ? 1 : 0;
 }
 
 export const scoreCommand = (): Command =>

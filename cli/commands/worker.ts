@@ -5,6 +5,7 @@ import { parseQueueUrl, runWorker } from '../../queue/index.js';
 import { defineCommand, type Values } from '../define.js';
 import { opt } from '../options.js';
 import { workerEventLine } from '../queueOutput.js';
+import { handlingInterrupts } from '../signals.js';
 
 const OPTIONS = {
   queue: opt.queue.required(),
@@ -49,19 +50,11 @@ async function work(o: Values<typeof OPTIONS>): Promise<void> {
   });
   log(`worker ${handle.name} waiting for shards at ${parseQueueUrl(o.queue).display}`);
   let signals = 0;
-  const onSignal = (): void => {
+  await handlingInterrupts(() => {
     signals++;
     log(signals === 1 ? 'finishing the shards in hand, then stopping (Ctrl-C again: stop now)' : 'stopping now');
     void handle.close(signals > 1);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    await handle.done;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  }, () => handle.done);
 }
 
 export const workerCommand = (): Command =>

@@ -1,4 +1,6 @@
 /** The tests' private redis-server (scripts/redisServer.ts, shared with the bench). */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { startRedis, type RedisServer } from '../../scripts/redisServer.js';
 
 export { REDIS_SERVER, startRedis, type RedisServer } from '../../scripts/redisServer.js';
@@ -19,4 +21,13 @@ export function lazyRedis(): LazyRedis {
       await server?.stop();
     },
   };
+}
+
+let queues = 0;
+
+/** A queue name of its own and a folder `<scratch>/<name>` for one test: the tests of a file share one redis-server. */
+export function freshQueue(scratch: string, name: string): { queueName: string; dir: string } {
+  const dir = join(scratch, name);
+  mkdirSync(dir, { recursive: true });
+  return { queueName: `q${++queues}`, dir };
 }
