@@ -24,8 +24,8 @@ import type { ScoreConfig } from '../pipelines/scoreConfig.js';
 import { mapOrdered } from './mapOrdered.js';
 import { iou } from './math/nms.js';
 import { toOriginal } from './math/resizeTransform.js';
-import { keyedUniform } from '../models/noise.js';
-import { CLASSIFIER_CROP_STREAM, gridPositions, randomInt } from './randomPatches.js';
+import { keyedUniform, randomInt } from '../models/noise.js';
+import { CLASSIFIER_CROP_STREAM, gridPositions } from './randomPatches.js';
 import type { Box, Encoded, Patch, Patched } from './types.js';
 
 const GRID = 8;

@@ -9,7 +9,7 @@
  */
 import { map, type OperatorFunction } from 'rxjs';
 import { DdpsError } from '../models/errors.js';
-import { keyedUniform } from '../models/noise.js';
+import { keyedUniform, randomInt } from '../models/noise.js';
 import type { ScoreConfig } from '../pipelines/scoreConfig.js';
 import { toOriginal } from './math/resizeTransform.js';
 import type { Box, Encoded, Patch, Patched } from './types.js';
@@ -19,11 +19,6 @@ export const RANDOM_PATCH_STREAM = 2_000_000;
 export const CLASSIFIER_CROP_STREAM = 3_000_000;
 
 const GRID = 8;
-/** Uniform whole number in [0, n). */
-export function randomInt(next: () => number, n: number): number {
-  return Math.min(n - 1, Math.floor(next() * n));
-}
-
 /**
  * `count` distinct top-left corners of `side` x `side` windows on the 8-pixel grid of a width x height
  * image, uniformly without replacement (partial Fisher-Yates over the grid); all of them, in a random
