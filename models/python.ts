@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DdpsError } from './errors.js';
+import { DdpsError, type ErrorCode } from './errors.js';
 
 export interface PythonInfo {
   executable: string;
@@ -81,9 +81,10 @@ export interface PythonRunResult {
 }
 
 /**
- * Runs `python -m <module> ...args` with PYTHON_ROOT on PYTHONPATH. Rejects with a DdpsError that
- * carries the end of the child's stderr when it exits non-zero; lines of stdout that are not JSON are
- * passed to stderr (a library printing) rather than lost.
+ * Runs `python -m <module> ...args` with PYTHON_ROOT on PYTHONPATH. When it exits non-zero it rejects
+ * with the error the child reported as its last line ({"event": "error", "code", "message", "file"?},
+ * see python/ddps_eval/errors.py), else with CHILD_FAILED carrying the end of its stderr. Lines of
+ * stdout that are not JSON are passed to stderr (a library printing) rather than lost.
  */
 export function runPython(module: string, args: readonly string[], opts: PythonRunOptions = {}): Promise<PythonRunResult> {
   const py = findPython();
@@ -126,7 +127,10 @@ export function runPython(module: string, args: readonly string[], opts: PythonR
     child.on('error', (err) => reject(new DdpsError('MISSING_DEPENDENCY', `cannot run ${py.executable} -m ${module}: ${err.message}`, { cause: err })));
     child.on('close', (code, signal) => {
       if (code === 0) resolvePromise({ ...(last ? { last } : {}), stderr });
-      else {
+      else if (last?.event === 'error' && typeof last.code === 'string' && typeof last.message === 'string') {
+        // The child's own diagnosis (ddps_eval.errors.EvalError): its code, and the file it names.
+        reject(new DdpsError(last.code as ErrorCode, last.message, typeof last.file === 'string' ? { file: last.file } : {}));
+      } else {
         const tail = stderr.trim().split('\n').slice(-15).join('\n');
         reject(new DdpsError('CHILD_FAILED', `${py.executable} -m ${module} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${tail ? `:\n${tail}` : ''}`));
       }
