@@ -227,6 +227,18 @@ export function defaultReplayDir(set: DistilledSet): string {
   return isWritable(set.dir) ? join(set.dir, 'replay') : join(defaultCacheDir(), 'replay', set.digest.slice(0, 16));
 }
 
+/** The students of a job already trained (their run files carry the job's digest). */
+async function finishedRuns(runsDir: string, seeds: readonly number[], digest: string): Promise<SeedRun[]> {
+  const runs: SeedRun[] = [];
+  for (const seed of seeds) {
+    const file = join(runsDir, `seed-${seed}.json`);
+    if (!existsSync(file)) continue;
+    const r = JSON.parse(await readFile(file, 'utf8')) as SeedRun & { digest: string };
+    if (r.digest === digest) runs.push({ seed, top1: r.top1, bestLast20: r.bestLast20, evals: r.evals, loss: r.loss, seconds: r.seconds });
+  }
+  return runs;
+}
+
 interface Trained {
   name: string;
   /** The folder, or the first source shard for `full`. */
@@ -385,25 +397,28 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
     const jobPath = join(opts.out, 'jobs', `${slug(t.name)}.json`);
     await mkdir(dirname(jobPath), { recursive: true });
     await writeJsonAtomic(jobPath, { ...jobBody, digest, seeds, runsDir: resolve(runsDir) });
-    await runPython('ddps_eval.train', [resolve(jobPath)], {
-      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      onEvent: (e) => {
-        if (e.event === 'epoch') {
-          emit({ kind: 'epoch', name: t.name, seed: e.seed as number, epoch: e.epoch as number, epochs: e.epochs as number, loss: e.loss as number, trainTop1: e.trainTop1 as number, ...(typeof e.top1 === 'number' ? { top1: e.top1 } : {}), done: ++done, total });
-        } else if (e.event === 'run') {
-          if (e.cached) done += t.epochs;
-          emit({ kind: 'run', name: t.name, seed: e.seed as number, top1: e.top1 as number, bestLast20: e.bestLast20 as number, cached: e.cached === true, done, total });
-        }
-      },
-    });
-    const runs: SeedRun[] = [];
-    for (const s of seeds) {
-      const file = join(runsDir, `seed-${s}.json`);
-      const r = JSON.parse(await readFile(file, 'utf8')) as SeedRun & { digest: string };
-      if (r.digest !== digest) throw new DdpsError('STORE_MISMATCH', `${file} belongs to another job than ${jobPath}`, { file });
-      runs.push({ seed: s, top1: r.top1, bestLast20: r.bestLast20, evals: r.evals, loss: r.loss, seconds: r.seconds });
+    const finished = await finishedRuns(runsDir, seeds, digest);
+    if (finished.length === seeds.length) {
+      for (const r of finished) {
+        done += t.epochs;
+        emit({ kind: 'run', name: t.name, seed: r.seed, top1: r.top1, bestLast20: r.bestLast20, cached: true, done, total });
+      }
+    } else {
+      await runPython('ddps_eval.train', [resolve(jobPath)], {
+        ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onEvent: (e) => {
+          if (e.event === 'epoch') {
+            emit({ kind: 'epoch', name: t.name, seed: e.seed as number, epoch: e.epoch as number, epochs: e.epochs as number, loss: e.loss as number, trainTop1: e.trainTop1 as number, ...(typeof e.top1 === 'number' ? { top1: e.top1 } : {}), done: ++done, total });
+          } else if (e.event === 'run') {
+            if (e.cached) done += t.epochs;
+            emit({ kind: 'run', name: t.name, seed: e.seed as number, top1: e.top1 as number, bestLast20: e.bestLast20 as number, cached: e.cached === true, done, total });
+          }
+        },
+      });
     }
+    const runs = await finishedRuns(runsDir, seeds, digest);
+    if (runs.length !== seeds.length) throw new DdpsError('CHILD_FAILED', `the trainer of ${t.name} finished without writing every seed's run under ${runsDir}`, { file: runsDir });
     sets.push({
       name: t.name,
       dir: t.dir,
