@@ -3,7 +3,7 @@
  * students' augmentation share (and that python/ddps_eval/augment.py implements with the same
  * formula, so both languages render the same pixels: docs/REPLAY.md).
  */
-import { DdpsError } from './errors.js';
+import { DdpsError } from '../core/errors.js';
 
 export interface Taps {
   /** First input pixel of each output position. */

@@ -8,17 +8,18 @@
  * A random store has no score map: `scoreMap` is all zeros (of the latent size, as Scored requires).
  */
 import { map, type OperatorFunction } from 'rxjs';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { keyedUniform, randomInt } from '../models/noise.js';
-import type { ScoreConfig } from '../pipelines/scoreConfig.js';
+import type { ScoreConfig } from '../core/config.js';
 import { toOriginal } from './math/resizeTransform.js';
-import type { Box, Encoded, Patch, Patched } from './types.js';
+import type { Encoded, Patch, Patched } from './types.js';
+import { LATENT_FACTOR, type Box } from '../core/geometry.js';
 
 /** Stream indices of the baselines: far from Stage I's (0..timesteps) and DIFT's (1e6 + ...), so no draw is shared. */
 export const RANDOM_PATCH_STREAM = 2_000_000;
 export const CLASSIFIER_CROP_STREAM = 3_000_000;
 
-const GRID = 8;
+const GRID = LATENT_FACTOR;
 /**
  * `count` distinct top-left corners of `side` x `side` windows on the 8-pixel grid of a width x height
  * image, uniformly without replacement (partial Fisher-Yates over the grid); all of them, in a random

@@ -8,7 +8,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { RgbImage } from '../models/classifier.js';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import type { DistillManifest } from '../operators/selectionTypes.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { PYTHON_ROOT } from '../models/python.js';
 import type { AugmentConfig } from '../operators/math/augment.js';
 

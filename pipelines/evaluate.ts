@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type Classifier, argmax } from '../models/classifier.js';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { defaultCacheDir, isWritable } from '../models/pack.js';
 import { runPython } from '../models/python.js';
 import { expandShards, loadClassMap, readSamples, sampleClass, type ShardSpec } from '../storage/webdataset/index.js';

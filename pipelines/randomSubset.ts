@@ -12,13 +12,13 @@
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { keyedUniform } from '../models/noise.js';
 import { decodeImage } from '../operators/decode.js';
 import { patchesNeeded } from '../operators/math/mosaic.js';
 import { SmallestK } from '../operators/math/smallestK.js';
 import type { ClassSelection, DistillManifest, RankedPatch } from '../operators/selectionTypes.js';
-import type { Box } from '../operators/types.js';
+import type { Box } from '../core/geometry.js';
 import { expandShards, readSamples, sampleClass, sampleImage, type ShardSpec } from '../storage/webdataset/index.js';
 import { MANIFEST_NAME, materialize } from './materialize.js';
 import { canonicalJson } from './replay.js';

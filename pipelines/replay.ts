@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Classifier, TeacherConfig } from '../models/classifier.js';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { float32ToHalfArray } from '../models/float16.js';
 import { keyedUniform } from '../models/noise.js';
 import { applyCutMix, type AugmentConfig, type CutMix, type ImageAug, randomPermutation, renderAug, sampleCutMix, sampleImageAug } from '../operators/math/augment.js';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { keyedUniform, seededRandom } from '../models/noise.js';
 import { resampleRgb } from '../models/resample.js';
 import {

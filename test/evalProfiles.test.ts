@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { batchSizeFor, checkProfile, fullEpochs, loadProfiles, resolveProfile } from '../pipelines/evalProfiles.js';
 
 test('every profile in profiles.json is valid and has RDED\'s values', (t) => {

@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Classifier, loadTeacherConfig } from '../models/classifier.js';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { runPython } from '../models/python.js';
 import { applyCutMix, type ImageAug, renderAug } from '../operators/math/augment.js';
 import { loadDistilledSet } from '../pipelines/distilledSet.js';

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Classifier, argmax, softmax } from '../models/classifier.js';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { cropRgb, roundHalfEven } from '../operators/math/augment.js';
 import { CROP_RATIO, fkdCrop, type SoftLabel } from '../operators/relabel.js';

@@ -2,7 +2,7 @@ import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PixelImage } from '../models/classifier.js';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { halfToFloat32Array } from '../models/float16.js';
 import { applyCutMix, type AugmentConfig, renderAug } from '../operators/math/augment.js';
 import type { DistilledSet, SetImage } from '../pipelines/distilledSet.js';

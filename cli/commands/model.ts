@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { Pack, diftUnetPath, ensureDiftUnet, resolveLayout, packDigest } from '../../models/pack.js';
 import type { TensorInfo } from '../../models/runtime.js';
 import { flag, str } from '../args.js';

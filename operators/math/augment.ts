@@ -6,10 +6,10 @@
  * specified in docs/REPLAY.md; change it in both places or neither.
  */
 import type { PixelImage, RgbImage } from '../../models/classifier.js';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { randomInt } from '../../models/noise.js';
 import { resampleRgb } from '../../models/resample.js';
-import type { Box } from '../types.js';
+import type { Box } from '../../core/geometry.js';
 
 export interface AugmentConfig {
   /** ShufflePatches factor: the image is cut into this many column strips and row strips, each set shuffled (1: off). */

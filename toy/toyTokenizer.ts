@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BYTE_TO_CHAR, ClipTokenizer } from '../tokenizer.js';
+import { BYTE_TO_CHAR, ClipTokenizer } from '../models/tokenizer.js';
 
 const BOS = '<|startoftext|>';
 const EOS = '<|endoftext|>';
