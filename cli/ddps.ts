@@ -8,6 +8,7 @@ import type { Command } from './command.js';
 import { modelCheck, modelDift } from './commands/model.js';
 import { demo } from './commands/demo.js';
 import { distill } from './commands/distill.js';
+import { evaluate } from './commands/evaluate.js';
 import { inspect } from './commands/inspect.js';
 import { relabel } from './commands/relabel.js';
 import { report } from './commands/report.js';
@@ -16,7 +17,7 @@ import { select } from './commands/select.js';
 import { tokenize } from './commands/tokenize.js';
 import { toy } from './commands/toy.js';
 
-const COMMANDS: Command[] = [demo, distill, score, select, relabel, report, inspect, modelCheck, modelDift, tokenize, toy];
+const COMMANDS: Command[] = [demo, distill, score, select, relabel, evaluate, report, inspect, modelCheck, modelDift, tokenize, toy];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.spec.name.length)) + 2;

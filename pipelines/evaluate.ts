@@ -16,14 +16,13 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type Classifier, argmax } from '../models/classifier.js';
 import { DdpsError } from '../core/errors.js';
-import { defaultCacheDir, isWritable } from '../models/pack.js';
-import { runPython } from '../models/python.js';
+import { findPython, runPython } from '../models/python.js';
 import { expandShards, loadClassMap, readSamples, sampleClass, type ShardSpec } from '../storage/webdataset/index.js';
-import { type DistilledSet, fileSha256, loadDistilledSet, setIpc } from './distilledSet.js';
+import { type DistilledSet, loadDistilledSet, setIpc } from './distilledSet.js';
 import { batchSizeFor, fullEpochs, type ProfileOverrides, resolveProfile } from './evalProfiles.js';
 import { buildRandomSubset, countSamples } from './randomSubset.js';
 import { relabel } from './relabel.js';
-import { canonicalJson, findReplay } from './replay.js';
+import { canonicalJson, replaysFor } from './replay.js';
 
 export type LabelMode = 'replay' | 'static' | 'hard';
 export const LABEL_MODES: readonly LabelMode[] = ['replay', 'static', 'hard'];
@@ -222,11 +221,6 @@ function checkStaticLabels(set: DistilledSet): void {
   }
 }
 
-/** <set>/replay when the folder is writable, else the cache (a read-only set still gets its replays). */
-export function defaultReplayDir(set: DistilledSet): string {
-  return isWritable(set.dir) ? join(set.dir, 'replay') : join(defaultCacheDir(), 'replay', set.digest.slice(0, 16));
-}
-
 /** The students of a job already trained (their run files carry the job's digest). */
 async function finishedRuns(runsDir: string, seeds: readonly number[], digest: string): Promise<SeedRun[]> {
   const runs: SeedRun[] = [];
@@ -263,6 +257,8 @@ function slug(name: string): string {
 export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
   const started = performance.now();
   const emit = (e: EvaluateEvent): void => opts.onEvent?.(e);
+  // Before any work: no Python with torch is an error with install advice, not a failure an hour in.
+  findPython();
   const profile = resolveProfile(opts.profile, opts.overrides);
   if (profile.note) emit({ kind: 'note', message: profile.note });
   const labels = opts.labels ?? 'replay';
@@ -341,7 +337,6 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
   }
 
   // Labels: check what each set carries, make what is missing.
-  const teacherInfo = opts.teacher ? { file: basename(opts.teacher.path), sha256: await fileSha256(opts.teacher.path), config: opts.teacher.config } : undefined;
   for (const t of trained) {
     if (!t.set) continue;
     if (opts.teacher) {
@@ -349,28 +344,17 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
       emit({ kind: 'note', message: `${t.name}: the teacher agrees with the true labels on ${t.teacherAgreement.toFixed(1)} % of ${t.images} images` });
     }
     if (t.labels === 'replay') {
-      const cacheDir = opts.replayDir ?? defaultReplayDir(t.set);
-      t.replays = {};
-      for (const s of seeds) {
-        const found = await findReplay({
-          cacheDir,
-          spec: {
-            profile: profile.name,
-            size: profile.size,
-            augment: profile.augment,
-            epochs: t.epochs,
-            batchSize: t.batchSize,
-            seed: s,
-            set: { digest: t.set.digest, shards: t.set.shards.map((p) => basename(p)) },
-            classCount,
-            ...(teacherInfo ? { teacher: teacherInfo } : {}),
-          },
-          set: t.set,
-          ...(opts.teacher ? { teacher: opts.teacher } : {}),
-          onBatch: (done, total) => emit({ kind: 'replay', name: t.name, seed: s, done, total }),
-        });
-        t.replays[String(s)] = found.dir;
-      }
+      t.replays = await replaysFor({
+        set: t.set,
+        profile,
+        epochs: t.epochs,
+        batchSize: t.batchSize,
+        seeds,
+        classCount,
+        ...(opts.teacher ? { teacher: opts.teacher } : {}),
+        ...(opts.replayDir ? { cacheDir: opts.replayDir } : {}),
+        onBatch: (seed, done, total) => emit({ kind: 'replay', name: t.name, seed, done, total }),
+      });
     }
   }
 

@@ -18,7 +18,9 @@ import { DdpsError } from '../core/errors.js';
 import { float32ToHalfArray } from '../models/float16.js';
 import { keyedUniform } from '../models/noise.js';
 import { applyCutMix, type AugmentConfig, type CutMix, type ImageAug, randomPermutation, renderAug, sampleCutMix, sampleImageAug } from '../operators/math/augment.js';
-import type { DistilledSet } from './distilledSet.js';
+import { defaultCacheDir, isWritable } from '../models/pack.js';
+import { type DistilledSet, fileSha256 } from './distilledSet.js';
+import type { EvalProfile } from './evalProfiles.js';
 
 export const REPLAY_FORMAT = 'ddps-replay';
 export const REPLAY_VERSION = 1;
@@ -275,4 +277,52 @@ export async function findReplay(opts: FindReplayOptions): Promise<{ dir: string
     throw new DdpsError('STORE_MISMATCH', `replay ${differing.file} ${differing.why}; give --teacher (and --teacher-config) to make the replay this run needs`, { file: differing.file });
   }
   throw new DdpsError('MISSING_FILE', `no replay labels for ${opts.set.dir} (seed ${spec.seed}) in ${opts.cacheDir}; give --teacher and --teacher-config to make them, or use --labels static | hard`, { file: opts.set.dir });
+}
+
+/** <set>/replay when the folder is writable, else the cache (a read-only set still gets its replays). */
+export function defaultReplayDir(set: Pick<DistilledSet, 'dir' | 'digest'>): string {
+  return isWritable(set.dir) ? join(set.dir, 'replay') : join(defaultCacheDir(), 'replay', set.digest.slice(0, 16));
+}
+
+export interface ReplaysForOptions {
+  set: DistilledSet;
+  profile: EvalProfile;
+  epochs: number;
+  batchSize: number;
+  /** One replay per student seed. */
+  seeds: readonly number[];
+  classCount: number;
+  /** Makes missing replays; without one, only stored replays serve. */
+  teacher?: Pick<Classifier, 'logits' | 'path' | 'config'>;
+  /** Default: defaultReplayDir(set). */
+  cacheDir?: string;
+  onBatch?: (seed: number, done: number, total: number) => void;
+}
+
+/** The replay folder of each seed (seed -> folder), found in the cache or made with the teacher. */
+export async function replaysFor(opts: ReplaysForOptions): Promise<Record<string, string>> {
+  const { set, profile } = opts;
+  const teacher = opts.teacher ? { file: basename(opts.teacher.path), sha256: await fileSha256(opts.teacher.path), config: opts.teacher.config } : undefined;
+  const out: Record<string, string> = {};
+  for (const seed of opts.seeds) {
+    const found = await findReplay({
+      cacheDir: opts.cacheDir ?? defaultReplayDir(set),
+      spec: {
+        profile: profile.name,
+        size: profile.size,
+        augment: profile.augment,
+        epochs: opts.epochs,
+        batchSize: opts.batchSize,
+        seed,
+        set: { digest: set.digest, shards: set.shards.map((p) => basename(p)) },
+        classCount: opts.classCount,
+        ...(teacher ? { teacher } : {}),
+      },
+      set,
+      ...(opts.teacher ? { teacher: opts.teacher } : {}),
+      ...(opts.onBatch ? { onBatch: (done: number, total: number) => opts.onBatch!(seed, done, total) } : {}),
+    });
+    out[String(seed)] = found.dir;
+  }
+  return out;
 }

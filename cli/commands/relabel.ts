@@ -4,9 +4,12 @@ import sharp from 'sharp';
 import { Classifier, loadTeacherConfig } from '../../models/classifier.js';
 import { DdpsError } from '../../core/errors.js';
 import { parseProviders } from '../../models/runtime.js';
+import { loadDistilledSet, setIpc } from '../../pipelines/distilledSet.js';
+import { batchSizeFor, resolveProfile } from '../../pipelines/evalProfiles.js';
 import { relabel as runRelabel } from '../../pipelines/relabel.js';
+import { defaultReplayDir, replaysFor } from '../../pipelines/replay.js';
 import { loadClassMap } from '../../storage/webdataset/index.js';
-import { flag, num, required, str } from '../args.js';
+import { flag, num, type Parsed, required, str } from '../args.js';
 import type { Command } from '../command.js';
 import { Progress } from '../progress.js';
 
@@ -19,11 +22,67 @@ async function classCount(classesArg: string | undefined, inDir: string, teacher
   throw new DdpsError('BAD_ARGUMENT', `ddps relabel: the number of classes is unknown: pass --classes classes.json (none at ${beside}), or give the teacher config "classes"`);
 }
 
+async function loadTeacher(args: Parsed): Promise<Classifier> {
+  const teacherPath = resolve(required(args, 'teacher', 'relabel'));
+  const config = await loadTeacherConfig(required(args, 'teacher-config', 'relabel'));
+  const threads = num(args, 'threads', { integer: true, min: 1 });
+  const providers = str(args, 'providers');
+  sharp.cache(false);
+  return Classifier.load(teacherPath, config, {
+    ...(threads ? { intraOpThreads: threads } : {}),
+    ...(providers ? { providers: parseProviders(providers) } : {}),
+  });
+}
+
+/** `ddps relabel --replay`: one replay per student seed, where ddps evaluate looks for them. */
+async function replayLabels(args: Parsed): Promise<number> {
+  const inDir = required(args, 'in', 'relabel --replay');
+  const epochs = num(args, 'epochs', { integer: true, min: 1 });
+  const seedCount = num(args, 'seeds', { integer: true, min: 1 });
+  const profile = resolveProfile(required(args, 'profile', 'relabel --replay'), { ...(epochs !== undefined ? { epochs } : {}), ...(seedCount !== undefined ? { seeds: seedCount } : {}) });
+  const set = await loadDistilledSet(inDir);
+  const teacher = await loadTeacher(args);
+  try {
+    const first = num(args, 'seed', { integer: true })!;
+    const seeds = Array.from({ length: profile.seeds }, (_, i) => first + i);
+    const batchSize = num(args, 'batch-size', { integer: true, min: 1 }) ?? batchSizeFor(profile, setIpc(set), set.perClass.size);
+    const cacheDir = str(args, 'replay-dir') ?? defaultReplayDir(set);
+    let progress: Progress | undefined;
+    let shown = -1;
+    const dirs = await replaysFor({
+      set,
+      profile,
+      epochs: profile.epochs,
+      batchSize,
+      seeds,
+      classCount: await classCount(str(args, 'classes'), inDir, teacher),
+      teacher,
+      cacheDir,
+      onBatch: (seed, done, total) => {
+        if (seed !== shown) {
+          progress?.finish({ done: 0, skipped: 0, fraction: 1 });
+          progress = new Progress(`replay seed ${seed}`, process.stderr, flag(args, 'quiet'));
+          shown = seed;
+        }
+        progress!.update({ done, skipped: 0, fraction: done / total });
+      },
+    });
+    progress?.finish({ done: 0, skipped: 0, fraction: 1 });
+    if (flag(args, 'json')) console.log(JSON.stringify({ profile: profile.name, epochs: profile.epochs, batchSize, replays: dirs }));
+    else for (const [seed, dir] of Object.entries(dirs)) console.log(`seed ${seed}: ${profile.epochs} epochs at batch size ${batchSize} -> ${dir}`);
+    return 0;
+  } finally {
+    await teacher.close();
+  }
+}
+
 export const relabel: Command = {
   spec: {
     name: 'relabel',
-    summary: 'Stage IV: add a teacher classifier\'s soft labels (and FKD crop labels) to distilled shards',
-    usage: 'ddps relabel --teacher <onnx> --teacher-config <json> --in <dir> --out <dir> [--temperature 4] [--fkd-epochs E] [--seed 0]',
+    summary: 'Stage IV: add a teacher classifier\'s soft labels (and FKD crop labels) to distilled shards, or write replayed labels',
+    usage:
+      'ddps relabel --teacher <onnx> --teacher-config <json> --in <dir> --out <dir> [--temperature 4] [--fkd-epochs E] [--seed 0]\n' +
+      '       ddps relabel --replay --profile <name> --teacher <onnx> --teacher-config <json> --in <dir> [--epochs N] [--batch-size N] [--seeds N]',
     options: {
       teacher: { type: 'string', value: '<onnx>', help: 'ONNX image classifier' },
       'teacher-config': { type: 'string', value: '<json>', help: 'its preprocessing: {"input", "output", "size": [h, w], "mean", "std", "batch", "classes"?}' },
@@ -31,7 +90,13 @@ export const relabel: Command = {
       out: { type: 'string', value: '<dir>', help: 'where the relabelled shards go (same names)' },
       temperature: { type: 'string', value: 'T', help: 'softmax temperature of the soft labels', default: '4' },
       'fkd-epochs': { type: 'string', value: 'E', help: 'per-epoch random-resized-crop soft labels (FKD); 0 for none', default: '0' },
-      seed: { type: 'string', value: 'N', help: 'seed of the FKD crops (keyed by sample and epoch)', default: '0' },
+      seed: { type: 'string', value: 'N', help: 'seed of the FKD crops (keyed by sample and epoch); with --replay, the first student\'s seed', default: '0' },
+      replay: { type: 'boolean', help: 'write replayed labels for `ddps evaluate` (docs/REPLAY.md) instead of .soft.json: every epoch\'s and batch\'s augmentation and the teacher\'s logits on it' },
+      profile: { type: 'string', value: 'name', help: 'with --replay: the evaluation profile whose augmentation, epochs and batch size the replay serves (ddps evaluate --help)' },
+      epochs: { type: 'string', value: 'N', help: 'with --replay: epochs (default: the profile\'s)' },
+      'batch-size': { type: 'string', value: 'N', help: 'with --replay: batch size (default: the profile\'s rule for the set\'s IPC)' },
+      seeds: { type: 'string', value: 'N', help: 'with --replay: one replay per student seed (default: the profile\'s)' },
+      'replay-dir': { type: 'string', value: '<dir>', help: 'with --replay: where the replays go (default: <in>/replay, or the cache when <in> is read-only)' },
       classes: { type: 'string', value: '<file>', help: 'classes.json of the dataset (default: the one in --in, else the teacher\'s class count)' },
       threads: { type: 'string', value: 'N', help: 'ONNX Runtime threads (default: all cores)' },
       providers: { type: 'string', value: 'list', help: "execution providers, e.g. 'cuda,cpu' (default: cpu)" },
@@ -41,20 +106,14 @@ export const relabel: Command = {
     notes:
       'Each sample keeps every member and gains <key>.soft.json: {"temperature", "probs": [one per class]}, plus\n' +
       '"fkd": [{"epoch", "crop": [x, y, w, h], "flip", "probs"}] with --fkd-epochs. A teacher with more outputs than\n' +
-      'the dataset has classes (ImageNet) needs "classes" in its config: the output index of each dataset class.',
+      'the dataset has classes (ImageNet) needs "classes" in its config: the output index of each dataset class.\n' +
+      'With --replay, ddps evaluate finds the replays by their content digest and uses them instead of making them.',
   },
   async run(args) {
+    if (flag(args, 'replay')) return replayLabels(args);
     const inDir = required(args, 'in', 'relabel');
     const outDir = required(args, 'out', 'relabel');
-    const teacherPath = resolve(required(args, 'teacher', 'relabel'));
-    const config = await loadTeacherConfig(required(args, 'teacher-config', 'relabel'));
-    const threads = num(args, 'threads', { integer: true, min: 1 });
-    const providers = str(args, 'providers');
-    sharp.cache(false);
-    const teacher = await Classifier.load(teacherPath, config, {
-      ...(threads ? { intraOpThreads: threads } : {}),
-      ...(providers ? { providers: parseProviders(providers) } : {}),
-    });
+    const teacher = await loadTeacher(args);
     const progress = new Progress('relabel', process.stderr, flag(args, 'quiet'));
     let done = 0;
     try {
