@@ -66,6 +66,7 @@ export type EvaluateEvent =
   | { kind: 'note'; message: string }
   | { kind: 'source'; read: number }
   | { kind: 'replay'; name: string; seed: number; done: number; total: number }
+  | { kind: 'training'; name: string; done: number; total: number }
   | { kind: 'epoch'; name: string; seed: number; epoch: number; epochs: number; loss: number; trainTop1: number; top1?: number; done: number; total: number }
   | { kind: 'run'; name: string; seed: number; top1: number; bestLast20: number; cached: boolean; done: number; total: number };
 
@@ -328,7 +329,7 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
       const cap = opts.fullEpochs !== undefined ? { epochs: opts.fullEpochs, capped: false } : fullEpochs(profile, sourceImages);
       emit({
         kind: 'note',
-        message: `full: ${sourceImages} images, hard labels, ${cap.epochs} epochs${cap.capped ? ` (capped: at most ${profile.full.maxImagesSeen} images seen, profile "full.maxImagesSeen"; --full-epochs overrides)` : ''}, batch size ${profile.full.batchSize}`,
+        message: `full: ${sourceImages} images, hard labels, ${cap.epochs} epoch${cap.epochs === 1 ? '' : 's'}${cap.capped ? ` (capped: at most ${profile.full.maxImagesSeen} images seen, profile "full.maxImagesSeen"; --full-epochs overrides)` : ''}, batch size ${profile.full.batchSize}`,
       });
       trained.push({ name: 'full', dir: shards[0]!, shards, images: sourceImages, ipc: Math.round(sourceImages / classCount), labels: 'hard', epochs: cap.epochs, batchSize: profile.full.batchSize });
     } else {
@@ -388,6 +389,7 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
         emit({ kind: 'run', name: t.name, seed: r.seed, top1: r.top1, bestLast20: r.bestLast20, cached: true, done, total });
       }
     } else {
+      emit({ kind: 'training', name: t.name, done, total });
       await runPython('ddps_eval.train', [resolve(jobPath)], {
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
         ...(opts.signal ? { signal: opts.signal } : {}),

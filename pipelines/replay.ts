@@ -185,6 +185,7 @@ export async function writeReplay(opts: WriteReplayOptions): Promise<ReplayIndex
   let batches = resume.epochs * batchesPerEpoch;
   let paramsBytes = resume.paramsBytes;
   let logitsBytes = resume.logitsBytes;
+  opts.onBatch?.(batches, total);
   try {
     for (const b of replayPlan(spec, images, resume.epochs)) {
       const rendered = b.images.map((i, j) => renderAug(set.images[i]!, b.augs[j]!, spec.size));

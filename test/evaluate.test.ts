@@ -28,7 +28,21 @@ const ptest = pythonTest('evaluate');
 interface World {
   distilled: string;
   val: string;
+  /** 600 CIFAR-10 training images: a small source split for random and full. */
+  source: string;
   teacher: Classifier;
+}
+
+/** The first n samples of a shard, written to a new one. */
+async function firstSamples(from: string, n: number, pattern: string): Promise<string> {
+  const writer = new ShardWriter(pattern);
+  let i = 0;
+  for await (const s of readSamples(from)) {
+    const { __url__: _, ...rest } = s;
+    await writer.write(rest);
+    if (++i === n) break;
+  }
+  return (await writer.close())[0]!;
 }
 
 let world: Promise<World> | undefined;
@@ -38,17 +52,11 @@ function getWorld(): Promise<World> {
   world ??= (async () => {
     const root = tempDir('ddps-eval-');
     const sub = await buildRandomSubset({ source: TRAIN, classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], ipc: 10, mosaic: false, outputSize: 32, classNames: NAMES, seed: 1, outDir: join(root, 'distilled') });
-    const writer = new ShardWriter(join(root, 'val', 'val-%06d.tar'));
-    let n = 0;
-    for await (const s of readSamples(TEST)) {
-      const { __url__: _, ...rest } = s;
-      await writer.write(rest);
-      if (++n === 500) break;
-    }
-    const [val] = await writer.close();
+    const val = await firstSamples(TEST, 500, join(root, 'val', 'val-%06d.tar'));
     writeFileSync(join(root, 'val', 'classes.json'), readFileSync(join(DATA, 'cifar10/classes.json')));
+    const source = await firstSamples(TRAIN, 600, join(root, 'source', 'train-%06d.tar'));
     const teacher = await Classifier.load(join(MODELS, 'cifar10-resnet20.onnx'), await loadTeacherConfig(join(MODELS, 'cifar10-resnet20.json')));
-    return { distilled: sub.dir, val: val!, teacher };
+    return { distilled: sub.dir, val, source, teacher };
   })();
   return world;
 }
@@ -154,6 +162,21 @@ ptest('the Python reader returns exactly the images, classes and soft labels ddp
   const soft = new Map<string, number[]>();
   for await (const s of readSamples(set.shards)) soft.set(s.__key__, (JSON.parse(s['soft.json']!.toString()) as { probs: number[] }).probs);
   for (const r of rows) t.deepEqual(r.soft, soft.get(r.key));
+});
+
+ptest('static labels (.soft.json), a random subset relabelled for them, and the full split with hard labels train too', async (t) => {
+  const w = await getWorld();
+  const soft = tempDir('ddps-static-');
+  await relabel({ inDir: w.distilled, outDir: soft, teacher: w.teacher, classCount: 10 });
+  const notes: string[] = [];
+  const report = await runEvaluate(
+    options(w, { distilled: soft, labels: 'static', overrides: { epochs: 2, seeds: 1 }, compare: ['random', 'full'], source: w.source, fullEpochs: 1, onEvent: (e) => e.kind === 'note' && notes.push(e.message) }),
+  );
+  t.deepEqual(report.sets.map((s) => [s.name, s.labels, s.epochs, s.images]), [['distilled', 'static', 2, 100], ['random', 'static', 2, 100], ['full', 'hard', 1, 600]]);
+  t.is(report.runs[2]!.ipc, 60);
+  t.true(report.sets[1]!.dir.endsWith('-static'));
+  t.true(notes.some((n) => /^full: 600 images, hard labels, 1 epoch, batch size 128$/.test(n)), notes.join('\n'));
+  for (const s of report.sets) t.true(Number.isFinite(s.seeds[0]!.loss[0]!) && s.seeds[0]!.top1 >= 0);
 });
 
 ptest('a child that fails reports its own error: --device cuda without CUDA', async (t) => {

@@ -42,6 +42,9 @@ function progressReporter(quiet: boolean): { onEvent: (e: EvaluateEvent) => void
         case 'replay':
           show(`replay/${e.name}/${e.seed}`, `replay labels ${e.name} seed ${e.seed}`, { done: e.done, skipped: 0, fraction: e.done / e.total });
           break;
+        case 'training':
+          show('train', 'train (epochs)', { done: e.done, skipped: 0, fraction: e.done / e.total, note: `${e.name}: starting PyTorch` });
+          break;
         case 'epoch':
         case 'run': {
           const note = e.kind === 'epoch' ? `${e.name} seed ${e.seed} epoch ${e.epoch}/${e.epochs} loss ${e.loss.toFixed(4)}${e.top1 !== undefined ? ` top-1 ${e.top1.toFixed(1)} %` : ''}` : `${e.name} seed ${e.seed}: top-1 ${e.top1.toFixed(1)} %${e.cached ? ' (kept from an earlier run)' : ''}`;
