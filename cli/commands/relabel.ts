@@ -49,6 +49,7 @@ async function replayLabels(args: Parsed): Promise<number> {
     const cacheDir = str(args, 'replay-dir') ?? defaultReplayDir(set);
     let progress: Progress | undefined;
     let shown = -1;
+    let last = { done: 0, skipped: 0, fraction: 0 };
     const dirs = await replaysFor({
       set,
       profile,
@@ -60,14 +61,15 @@ async function replayLabels(args: Parsed): Promise<number> {
       cacheDir,
       onBatch: (seed, done, total) => {
         if (seed !== shown) {
-          progress?.finish({ done: 0, skipped: 0, fraction: 1 });
+          progress?.finish(last);
           progress = new Progress(`replay seed ${seed}`, process.stderr, flag(args, 'quiet'));
           shown = seed;
         }
-        progress!.update({ done, skipped: 0, fraction: done / total });
+        last = { done, skipped: 0, fraction: done / total };
+        progress!.update(last);
       },
     });
-    progress?.finish({ done: 0, skipped: 0, fraction: 1 });
+    progress?.finish(last);
     if (flag(args, 'json')) console.log(JSON.stringify({ profile: profile.name, epochs: profile.epochs, batchSize, replays: dirs }));
     else for (const [seed, dir] of Object.entries(dirs)) console.log(`seed ${seed}: ${profile.epochs} epochs at batch size ${batchSize} -> ${dir}`);
     return 0;
