@@ -11,8 +11,8 @@ this way, so these shards load here exactly as ddps wrote them.
     image, cls = train[0]                     # a 3 x H x W tensor and the class index
     soft = ShardDataset(shards, target="soft")  # targets are the teacher's probabilities instead
 
-`python -m ddps_eval.wds SHARD...` prints one JSON line per sample (key, class, size, a SHA-256 of the
-decoded RGB pixels, soft probabilities): what the reader sees, for checks against ddps.
+`python -m ddps_eval.wds SHARD...` prints one JSON line per sample as ShardDataset gives it (key, class,
+size, a SHA-256 of the decoded RGB pixels, soft probabilities): for checks against what ddps wrote.
 """
 import hashlib
 import io
@@ -194,16 +194,16 @@ class ShardDataset(_Dataset):
 
 
 def _main(argv):
-    for url in argv:
-        for sample in iter_samples(url):
-            data = sample_image(sample)
-            rgb = None if data is None else decode_rgb(data, f'sample "{sample["__key__"]}" in {url}')
-            soft = sample_soft(sample)
-            print(json.dumps({
-                "key": sample["__key__"], "url": url, "cls": sample_class(sample),
-                "width": None if rgb is None else int(rgb.shape[1]), "height": None if rgb is None else int(rgb.shape[0]),
-                "sha256": None if rgb is None else rgb_sha256(rgb), "soft": None if soft is None else soft["probs"],
-            }))
+    """One JSON line per sample, read through ShardDataset as a user would."""
+    ds = ShardDataset(argv)
+    for i in range(len(ds)):
+        img, cls = ds[i]
+        rgb = np.asarray(img, dtype=np.uint8)
+        r = ds.records[i]
+        print(json.dumps({
+            "key": r.key, "url": r.url, "cls": cls, "width": int(rgb.shape[1]), "height": int(rgb.shape[0]),
+            "sha256": rgb_sha256(rgb), "soft": None if r.soft is None else r.soft["probs"],
+        }))
 
 
 if __name__ == "__main__":
