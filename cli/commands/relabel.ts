@@ -40,6 +40,7 @@ async function replayLabels(args: Parsed): Promise<number> {
   const epochs = num(args, 'epochs', { integer: true, min: 1 });
   const seedCount = num(args, 'seeds', { integer: true, min: 1 });
   const profile = resolveProfile(required(args, 'profile', 'relabel --replay'), { ...(epochs !== undefined ? { epochs } : {}), ...(seedCount !== undefined ? { seeds: seedCount } : {}) });
+  if (profile.note) process.stderr.write(`NOTE: ${profile.note}\n`);
   const set = await loadDistilledSet(inDir);
   const teacher = await loadTeacher(args);
   try {
