@@ -299,6 +299,7 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
   for (const c of compare) {
     if (c === 'random') {
       const first = distilled.images[0]!;
+      emit({ kind: 'source', read: 0 });
       const built = await buildRandomSubset({
         source: opts.source!,
         classes: [...distilled.perClass.keys()],
