@@ -64,7 +64,7 @@ export function randomPermutation(next: () => number, n: number): number[] {
  * torchvision's RandomResizedCrop.get_params: up to ten tries of an area uniform in scale x image area
  * and a log-uniform aspect ratio (four draws each: area, log ratio, top, left), sides rounded half to
  * even; the first that fits wins. Otherwise the whole image, or its centre clamped to the ratio range.
- * With scale [1, 1] (RDED's CIFAR factor 1) nearly every try overflows, so the crop is the whole image.
+ * With scale [1, 1] (RDED's CIFAR factor 1) a try fits only as the whole image, so a square image is never cropped.
  */
 export function randomResizedCropBox(next: () => number, width: number, height: number, scale: [number, number], ratio: [number, number]): Box {
   const area = width * height;
