@@ -164,16 +164,20 @@ ptest('the Python reader returns exactly the images, classes and soft labels ddp
   for (const r of rows) t.deepEqual(r.soft, soft.get(r.key));
 });
 
-ptest('static labels (.soft.json), a random subset relabelled for them, and the full split with hard labels train too', async (t) => {
+ptest('static labels (.soft.json), a random subset relabelled for them, the full split with hard labels, and another folder train too', async (t) => {
   const w = await getWorld();
   const soft = tempDir('ddps-static-');
   await relabel({ inDir: w.distilled, outDir: soft, teacher: w.teacher, classCount: 10 });
+  const other = await buildRandomSubset({ source: w.source, classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], ipc: 2, mosaic: false, outputSize: 32, classNames: NAMES, seed: 7, outDir: tempDir('ddps-other-') });
+  const otherSoft = tempDir('ddps-other-static-');
+  await relabel({ inDir: other.dir, outDir: otherSoft, teacher: w.teacher, classCount: 10 });
   const notes: string[] = [];
-  const report = await runEvaluate(
-    options(w, { distilled: soft, labels: 'static', overrides: { epochs: 2, seeds: 1 }, compare: ['random', 'full'], source: w.source, fullEpochs: 1, onEvent: (e) => e.kind === 'note' && notes.push(e.message) }),
-  );
-  t.deepEqual(report.sets.map((s) => [s.name, s.labels, s.epochs, s.images]), [['distilled', 'static', 2, 100], ['random', 'static', 2, 100], ['full', 'hard', 1, 600]]);
-  t.is(report.runs[2]!.ipc, 60);
+  // The profile's batch sizes: 50 at IPC 10, 20 for IPC 2 (never above IPC x classes), full's 128.
+  const opts = options(w, { distilled: soft, labels: 'static', batchSize: undefined, overrides: { epochs: 2, seeds: 1 }, compare: ['random', 'full', otherSoft], source: w.source, fullEpochs: 1, onEvent: (e) => e.kind === 'note' && notes.push(e.message) });
+  const report = await runEvaluate(opts);
+  t.deepEqual(report.sets.map((s) => [s.name, s.labels, s.epochs, s.images]), [['distilled', 'static', 2, 100], ['random', 'static', 2, 100], ['full', 'hard', 1, 600], [otherSoft, 'static', 2, 20]]);
+  t.deepEqual(report.runs.map((r) => r.ipc), [10, 10, 60, 2]);
+  t.deepEqual(report.sets.map((s) => s.batchSize), [50, 50, 128, 20]);
   t.true(report.sets[1]!.dir.endsWith('-static'));
   t.true(notes.some((n) => /^full: 600 images, hard labels, 1 epoch, batch size 128$/.test(n)), notes.join('\n'));
   for (const s of report.sets) t.true(Number.isFinite(s.seeds[0]!.loss[0]!) && s.seeds[0]!.top1 >= 0);
