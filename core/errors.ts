@@ -11,16 +11,20 @@ export type ErrorCode =
   | 'BAD_SHARD'
   | 'UNKNOWN_CLASS'
   | 'STORE_MISMATCH'
+  /** A score store whose first run stopped before it was set up: re-running `ddps score` completes it. */
+  | 'INCOMPLETE_STORE'
   | 'BAD_ARGUMENT'
   | 'MISSING_DEPENDENCY'
   | 'CHILD_FAILED';
 
+/** What a DdpsError names besides its message: the file and the sample at fault, and the underlying error. */
 export interface ErrorContext {
   file?: string;
   sample?: string;
   cause?: unknown;
 }
 
+/** Every error ddps throws for bad input, missing files or mismatched data: a stable `code` and a message that names the file or sample. */
 export class DdpsError extends Error {
   readonly code: ErrorCode;
   readonly file?: string;
@@ -35,6 +39,7 @@ export class DdpsError extends Error {
   }
 }
 
+/** Whether `e` is a DdpsError (with `code`, when given). */
 export function isDdpsError(e: unknown, code?: ErrorCode): e is DdpsError {
   return e instanceof DdpsError && (code === undefined || e.code === code);
 }

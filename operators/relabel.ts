@@ -7,10 +7,12 @@ import type { OperatorFunction } from 'rxjs';
 import { type Classifier, type RgbImage, argmax, softmax } from '../models/classifier.js';
 import { DdpsError } from '../core/errors.js';
 import { keyedUniform } from '../models/noise.js';
+import { cropRgb } from './math/crop.js';
 import { mapOrdered } from './mapOrdered.js';
-import { cropRgb, randomResizedCropBox } from './math/augment.js';
+import { randomResizedCropBox } from './math/augment.js';
 import { type Box } from '../core/geometry.js';
 
+/** The teacher's soft label of one FKD random-resized crop of an image, for one epoch. */
 export interface FkdLabel {
   epoch: number;
   /** [x, y, w, h] in the image's pixels. */
@@ -28,6 +30,7 @@ export interface SoftLabel {
   fkd?: FkdLabel[];
 }
 
+/** Options of relabel (softLabels): temperature, FKD epochs and the crops' seed. */
 export interface SoftLabelOptions {
   temperature?: number;
   /** Epochs of FKD crop labels (0: none). */

@@ -11,7 +11,7 @@ import type { RgbImage } from '../models/classifier.js';
 import { DdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import type { DistillManifest } from '../operators/selectionTypes.js';
-import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
+import { readSamples, requireImage, sampleClass } from '../storage/webdataset/index.js';
 import { MANIFEST_NAME } from './materialize.js';
 import { listShards } from './relabel.js';
 
@@ -72,8 +72,7 @@ export async function loadDistilledSet(dir: string): Promise<DistilledSet> {
   for (const url of shards) {
     for await (const sample of readSamples(url)) {
       const where = `sample "${sample.__key__}" in ${url}`;
-      const bytes = sampleImage(sample);
-      if (bytes === undefined) throw new DdpsError('BAD_SAMPLE', `${where} has no image (jpg, jpeg, png or webp)`, { sample: sample.__key__, file: url });
+      const bytes = requireImage(sample);
       const cls = sampleClass(sample);
       if (cls === undefined) throw new DdpsError('BAD_SAMPLE', `${where} has no class (.cls, or label/class/cls in .json): a distilled set needs its hard labels`, { sample: sample.__key__, file: url });
       const img = await decodeImage(bytes, { key: sample.__key__, url, cls });

@@ -12,11 +12,12 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type Classifier, argmax } from '../models/classifier.js';
 import { DdpsError } from '../core/errors.js';
 import { findPython, runPython } from '../models/python.js';
+import { writeJsonAtomic } from '../storage/json.js';
 import { expandShards, loadClassMap, readSamples, sampleClass, type ShardSpec } from '../storage/webdataset/index.js';
 import { type DistilledSet, loadDistilledSet, setIpc } from './distilledSet.js';
 import { batchSizeFor, fullEpochs, type ProfileOverrides, resolveProfile } from './evalProfiles.js';
@@ -24,8 +25,15 @@ import { buildRandomSubset, countSamples } from './randomSubset.js';
 import { relabel } from './relabel.js';
 import { canonicalJson, replaysFor } from './replay.js';
 
-export type LabelMode = 'replay' | 'static' | 'hard';
-export const LABEL_MODES: readonly LabelMode[] = ['replay', 'static', 'hard'];
+/** How students get their targets; the first is the default. */
+export const LABEL_MODES = ['replay', 'static', 'hard'] as const;
+export type LabelMode = (typeof LABEL_MODES)[number];
+
+/** Where students train. */
+export const DEVICES = ['cpu', 'cuda'] as const;
+
+/** What runEvaluate uses for options not given. */
+export const DEFAULT_EVALUATION = { labels: LABEL_MODES[0] as LabelMode, seed: 0, device: DEVICES[0] as (typeof DEVICES)[number] };
 
 export interface EvaluateOptions {
   /** The distilled folder (shards, manifest.json). */
@@ -49,7 +57,7 @@ export interface EvaluateOptions {
   seed?: number;
   /** Epochs of `full` instead of the profile's cap. */
   fullEpochs?: number;
-  device?: 'cpu' | 'cuda';
+  device?: (typeof DEVICES)[number];
   /** Torch CPU threads. */
   threads?: number;
   /** Where runs, jobs, the random subset and results.json go. */
@@ -135,11 +143,6 @@ function stat(values: number[]): Stat {
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   const std = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
   return { mean, std, seeds: values };
-}
-
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(`${path}.tmp`, path);
 }
 
 /** classes.json beside the first validation shard, else beside the set's shards. */
@@ -262,9 +265,9 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
   findPython();
   const profile = resolveProfile(opts.profile, opts.overrides);
   if (profile.note) emit({ kind: 'note', message: profile.note });
-  const labels = opts.labels ?? 'replay';
+  const labels = opts.labels ?? DEFAULT_EVALUATION.labels;
   if (!LABEL_MODES.includes(labels)) throw new DdpsError('BAD_ARGUMENT', `labels "${labels}": expected ${LABEL_MODES.join(', ')}`);
-  const seed = opts.seed ?? 0;
+  const seed = opts.seed ?? DEFAULT_EVALUATION.seed;
   const seeds = Array.from({ length: profile.seeds }, (_, i) => seed + i);
   const compare = opts.compare ?? [];
   if ((compare.includes('random') || compare.includes('full')) && opts.source === undefined) {
@@ -376,7 +379,7 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
       epochs: t.epochs,
       batchSize: t.batchSize,
       lr: profile.optimizer.lr,
-      device: opts.device ?? 'cpu',
+      device: opts.device ?? DEFAULT_EVALUATION.device,
     };
     const digest = createHash('sha256').update(canonicalJson(jobBody)).digest('hex');
     const runsDir = join(opts.out, 'runs', slug(t.name));
@@ -435,7 +438,7 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
     version: 1,
     ...(profile.note ? { note: profile.note } : {}),
     labels,
-    device: opts.device ?? 'cpu',
+    device: opts.device ?? DEFAULT_EVALUATION.device,
     ...(rnd ? { ior: { top1: d.top1.mean - rnd.top1.mean, bestLast20: d.bestLast20.mean - rnd.bestLast20.mean } } : {}),
     sets,
     val: { shards: val, images: valInfo.images },

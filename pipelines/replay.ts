@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm, truncate } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Classifier, TeacherConfig } from '../models/classifier.js';
 import { DdpsError } from '../core/errors.js';
@@ -19,6 +19,7 @@ import { float32ToHalfArray } from '../models/float16.js';
 import { keyedUniform } from '../models/noise.js';
 import { applyCutMix, type AugmentConfig, type CutMix, type ImageAug, randomPermutation, renderAug, sampleCutMix, sampleImageAug } from '../operators/math/augment.js';
 import { defaultCacheDir, isWritable } from '../models/pack.js';
+import { writeJsonAtomic } from '../storage/json.js';
 import { type DistilledSet, fileSha256 } from './distilledSet.js';
 import type { EvalProfile } from './evalProfiles.js';
 
@@ -134,11 +135,6 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   } catch (cause) {
     throw new DdpsError('BAD_CONFIG', `${path} is not valid JSON (${(cause as Error).message})`, { file: path, cause });
   }
-}
-
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, `${JSON.stringify(value)}\n`);
-  await rename(`${path}.tmp`, path);
 }
 
 export async function readReplayIndex(dir: string): Promise<ReplayIndex | undefined> {

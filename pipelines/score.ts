@@ -6,18 +6,17 @@
  * Memory is bounded by the Flow window whatever the number of shards; the model runs on worker
  * threads (PackPool) while this thread decodes, batches and writes; a re-run passes over stored samples.
  */
-import { concat, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
+import { concat, concatAll, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import { classifierScore, type CropClassifier } from '../operators/classifierScore.js';
 import { randomPatches } from '../operators/randomPatches.js';
 import type { DiffusionModel } from '../models/diffusion.js';
 import type { ClassMap, MemberInfo, ShardSpec } from '../storage/webdataset/index.js';
 import type { ScoreStore } from '../storage/store/index.js';
-import { batch, unbatch } from '../operators/batch.js';
+import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { dift } from '../operators/dift.js';
 import { encodeLatent } from '../operators/encodeLatent.js';
-import { Flow, release } from '../operators/flow.js';
 import { lossDiff } from '../operators/lossDiff.js';
 import { scorePatches } from '../operators/patchScore.js';
 import { readShards } from '../operators/readShards.js';
@@ -27,8 +26,8 @@ import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.j
 import { toStore, type StoredSummary } from '../operators/toStore.js';
 import type { Encoded, Patched, SampleRef } from '../operators/types.js';
 import type { ScoreConfig } from '../core/config.js';
-import { UNET_ALIGN } from '../core/geometry.js';
 
+/** A scoring run: shards, model, store, configuration and labels, with batching, concurrency, error policy and progress hooks. */
 export interface ScoreRunOptions {
   shards: ShardSpec;
   model: DiffusionModel;
@@ -54,6 +53,7 @@ export interface ScoreRunOptions {
   classifier?: CropClassifier;
 }
 
+/** Stages 0-II as one Observable of stored samples (see the module comment); runScore runs it to the end. */
 export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   const { config, store } = opts;
   const batchSize = opts.batchSize ?? 4;
@@ -61,23 +61,18 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   const timer = opts.timer ?? new StageTimer();
   const model = opts.model;
   const policy = opts.onError ?? 'skip';
-  const flow = new Flow(opts.window ?? Math.max(16, batchSize * (2 * concurrency + 2)));
+  // Enough samples in flight to keep every worker fed: a batch in each model stage per worker, and one batching.
+  const window = opts.window ?? Math.max(16, batchSize * (2 * concurrency + 2));
   // Skips are reported from inside operators that cannot wait; their writes are awaited before the end.
   const skipWrites: Promise<void>[] = [];
   const skipped = (e: SkipEvent): void => {
     skipWrites.push(store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code }));
     opts.onSkip?.(e);
   };
-  const drop =
-    (stage: string) =>
-    (ref: SampleRef, err: unknown): void => {
-      release(ref);
-      skipped(skipEvent(stage, ref, err));
-    };
-  const onError = (stage: string) => (policy === 'skip' ? drop(stage) : undefined);
+  const onError = (stage: string) => (policy === 'skip' ? (ref: SampleRef, err: unknown) => skipped(skipEvent(stage, ref, err)) : undefined);
 
   return readShards(opts.shards, {
-    flow,
+    window,
     onError: policy,
     onSkip: skipped,
     isDone: (key) => store.has(key),
@@ -89,22 +84,22 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
     resize({
       imageSize: config.imageSize,
       wholeImage: config.wholeImage,
-      align: UNET_ALIGN,
       ...(config.wholeImage ? {} : { minSize: opts.minSize ?? config.patchSize / 2 }),
       timer,
       onError: onError('resize'),
     }),
-    batch(batchSize, (it) => `${it.transform.width}x${it.transform.height}`),
+    batch(batchSize),
   ).pipe(
     encodeLatent(model, { concurrency }),
     candidates(opts, timer),
     dift(model, { config, labels: opts.labels, concurrency }),
     toStore(store, timer),
-    unbatch(),
+    concatAll(),
     (stored) => concat(stored, defer(() => Promise.all(skipWrites)).pipe(ignoreElements())),
   );
 }
 
+/** What runScore did: samples stored and skipped, time, busy time per stage, UNet passes. */
 export interface ScoreSummary {
   scored: number;
   skipped: SkipEvent[];

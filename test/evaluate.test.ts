@@ -18,12 +18,12 @@ import { relabel } from '../pipelines/relabel.js';
 import type { ReplayBatch } from '../pipelines/replay.js';
 import { ShardWriter, readSamples } from '../storage/webdataset/index.js';
 import { DATA, MODELS, tempDir } from './helpers/paths.js';
-import { pythonTest } from './helpers/shared.js';
+import { needs } from './helpers/needs.js';
 
 const TRAIN = join(DATA, 'cifar10/train-000000.tar');
 const TEST = join(DATA, 'cifar10/test-000000.tar');
 const NAMES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'];
-const ptest = pythonTest('evaluate');
+const ptest = needs('shared', 'python');
 
 interface World {
   distilled: string;

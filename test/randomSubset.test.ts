@@ -4,7 +4,7 @@ import { keyedUniform } from '../models/noise.js';
 import { centreSquare, buildRandomSubset, RANDOM_SUBSET_STREAM } from '../pipelines/randomSubset.js';
 import { ShardWriter, readSamples, sampleClass } from '../storage/webdataset/index.js';
 import { DATA, tempDir } from './helpers/paths.js';
-import { sharedTest } from './helpers/shared.js';
+import { needs } from './helpers/needs.js';
 import test from 'ava';
 
 const TRAIN = join(DATA, 'cifar10/train-000000.tar');
@@ -25,7 +25,7 @@ test('centreSquare: the largest centred square', (t) => {
   t.deepEqual(centreSquare(201, 300), [0, 49, 201, 201]);
 });
 
-sharedTest('random subset')('buildRandomSubset: per class the IPC samples with the smallest keyed draws, whatever the shard order; reused', async (t) => {
+needs('shared')('buildRandomSubset: per class the IPC samples with the smallest keyed draws, whatever the shard order; reused', async (t) => {
   // The source again, split into two shards in reverse order: the subset must not change.
   const split = tempDir('ddps-random-src-');
   const all: { sample: Record<string, unknown>; cls: number }[] = [];
@@ -59,7 +59,7 @@ sharedTest('random subset')('buildRandomSubset: per class the IPC samples with t
   t.deepEqual(again.manifest, JSON.parse(readFileSync(join(a.dir, 'manifest.json'), 'utf8')));
 });
 
-sharedTest('random subset')('buildRandomSubset with mosaics: four different real images per distilled image', async (t) => {
+needs('shared')('buildRandomSubset with mosaics: four different real images per distilled image', async (t) => {
   const r = await buildRandomSubset({ source: TRAIN, classes: [3, 5], ipc: 1, mosaic: true, outputSize: 32, classNames: NAMES, seed: 0, outDir: tempDir('ddps-random-m-') });
   const got = await provenance(r.dir);
   t.deepEqual(got.map((g) => g.cls), [3, 5]);

@@ -11,9 +11,13 @@ import { buildToyPack } from './toyPack.js';
 import { buildToyTeacher } from './toyTeacher.js';
 import { writeToyDataset } from './toyData.js';
 
+export { type ToyDatasetOptions, type ToyDatasetResult, writeToyDataset } from './toyData.js';
+export { type ToyClass, TOY_CLASSES } from './classes.js';
+
 /** Bump when the toy pack or data generator changes what it writes. */
 export const TOY_VERSION = 2;
 
+/** Where the toy world's pack, teacher, shards and class map are. */
 export interface ToyWorld {
   dir: string;
   pack: string;
@@ -25,6 +29,10 @@ export interface ToyWorld {
   shards: string[];
 }
 
+/** The toy dataset `ddps toy` builds by default (and the cache holds). */
+export const TOY_DEFAULTS = { perClass: 24, shards: 2, seed: 0 } as const;
+
+/** Where to build the toy world, and how much data. */
 export interface ToyWorldOptions {
   dir?: string;
   perClass?: number;
@@ -42,7 +50,7 @@ const building = new Map<string, Promise<ToyWorld>>();
  */
 export function ensureToyWorld(opts: ToyWorldOptions = {}): Promise<ToyWorld> {
   const dir = resolve(opts.dir ?? join(defaultCacheDir(), `toy-v${TOY_VERSION}`));
-  const params = { version: TOY_VERSION, perClass: opts.perClass ?? 24, shards: opts.shards ?? 2, seed: opts.seed ?? 0 };
+  const params = { version: TOY_VERSION, perClass: opts.perClass ?? TOY_DEFAULTS.perClass, shards: opts.shards ?? TOY_DEFAULTS.shards, seed: opts.seed ?? TOY_DEFAULTS.seed };
   const key = `${dir}\0${JSON.stringify(params)}`;
   let p = building.get(key);
   if (!p || opts.force) {

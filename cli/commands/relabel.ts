@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
 import sharp from 'sharp';
 import { Classifier, loadTeacherConfig } from '../../models/classifier.js';
 import { DdpsError } from '../../core/errors.js';
@@ -9,61 +10,76 @@ import { batchSizeFor, resolveProfile } from '../../pipelines/evalProfiles.js';
 import { relabel as runRelabel } from '../../pipelines/relabel.js';
 import { defaultReplayDir, replaysFor } from '../../pipelines/replay.js';
 import { loadClassMap } from '../../storage/webdataset/index.js';
-import { flag, num, type Parsed, required, str } from '../args.js';
-import type { Command } from '../command.js';
-import { Progress } from '../progress.js';
+import { defineCommand, renamed, type Values } from '../define.js';
+import { classMapSpelledClasses, opt } from '../options.js';
+import { Progress, type ProgressState } from '../progress.js';
 
-/** --classes, else classes.json in the input folder, else however many classes the teacher gives. */
-async function classCount(classesArg: string | undefined, inDir: string, teacher: Classifier): Promise<number> {
-  if (classesArg) return (await loadClassMap(classesArg)).names.length;
+/** --class-map, else classes.json in the input folder, else however many classes the teacher gives. */
+async function classCount(classMapPath: string | undefined, inDir: string, teacher: Classifier): Promise<number> {
+  if (classMapPath) return (await loadClassMap(classMapPath)).names.length;
   const beside = join(inDir, 'classes.json');
   if (existsSync(beside)) return (await loadClassMap(beside)).names.length;
   if (teacher.classCount !== undefined) return teacher.classCount;
-  throw new DdpsError('BAD_ARGUMENT', `ddps relabel: the number of classes is unknown: pass --classes classes.json (none at ${beside}), or give the teacher config "classes"`);
+  throw new DdpsError('BAD_ARGUMENT', `the number of classes is unknown: pass --class-map classes.json (none at ${beside}), or give the teacher config "classes"`);
 }
 
-async function loadTeacher(args: Parsed): Promise<Classifier> {
-  const teacherPath = resolve(required(args, 'teacher', 'relabel'));
-  const config = await loadTeacherConfig(required(args, 'teacher-config', 'relabel'));
-  const threads = num(args, 'threads', { integer: true, min: 1 });
-  const providers = str(args, 'providers');
+const RELABEL_OPTIONS = {
+  teacher: opt.teacher.required(),
+  teacherConfig: opt.teacherConfig.required(),
+  in: opt.in.required(),
+  out: opt.out.defaultShownAs('required, except with --replay'),
+  classMap: opt.classMap.defaultShownAs("classes.json in --in, else the teacher's class count"),
+  temperature: opt.temperature,
+  fkdEpochs: opt.fkdEpochs,
+  fkdSeed: opt.fkdSeed,
+  replay: opt.replay,
+  profile: opt.profile,
+  epochs: opt.epochs,
+  studentBatchSize: opt.studentBatchSize,
+  seeds: opt.seeds,
+  studentSeed: opt.studentSeed,
+  replayDir: opt.replayDir,
+  threads: opt.threads,
+  providers: opt.providers,
+  quiet: opt.quiet,
+  json: opt.json,
+};
+
+async function loadTeacher(o: Values<typeof RELABEL_OPTIONS>): Promise<Classifier> {
+  const config = await loadTeacherConfig(o.teacherConfig);
   sharp.cache(false);
-  return Classifier.load(teacherPath, config, {
-    ...(threads ? { intraOpThreads: threads } : {}),
-    ...(providers ? { providers: parseProviders(providers) } : {}),
+  return Classifier.load(resolve(o.teacher), config, {
+    ...(o.threads ? { intraOpThreads: o.threads } : {}),
+    ...(o.providers ? { providers: parseProviders(o.providers) } : {}),
   });
 }
 
 /** `ddps relabel --replay`: one replay per student seed, where ddps evaluate looks for them. */
-async function replayLabels(args: Parsed): Promise<number> {
-  const inDir = required(args, 'in', 'relabel --replay');
-  const epochs = num(args, 'epochs', { integer: true, min: 1 });
-  const seedCount = num(args, 'seeds', { integer: true, min: 1 });
-  const profile = resolveProfile(required(args, 'profile', 'relabel --replay'), { ...(epochs !== undefined ? { epochs } : {}), ...(seedCount !== undefined ? { seeds: seedCount } : {}) });
+async function replayLabels(o: Values<typeof RELABEL_OPTIONS>): Promise<void> {
+  if (o.profile === undefined) throw new DdpsError('BAD_ARGUMENT', '--replay needs --profile (the evaluation protocol the replay serves)');
+  const profile = resolveProfile(o.profile, { ...(o.epochs !== undefined ? { epochs: o.epochs } : {}), ...(o.seeds !== undefined ? { seeds: o.seeds } : {}) });
   if (profile.note) process.stderr.write(`NOTE: ${profile.note}\n`);
-  const set = await loadDistilledSet(inDir);
-  const teacher = await loadTeacher(args);
+  const set = await loadDistilledSet(o.in);
+  const teacher = await loadTeacher(o);
   try {
-    const first = num(args, 'seed', { integer: true })!;
-    const seeds = Array.from({ length: profile.seeds }, (_, i) => first + i);
-    const batchSize = num(args, 'batch-size', { integer: true, min: 1 }) ?? batchSizeFor(profile, setIpc(set), set.perClass.size);
-    const cacheDir = str(args, 'replay-dir') ?? defaultReplayDir(set);
+    const seeds = Array.from({ length: profile.seeds }, (_, i) => o.studentSeed + i);
+    const batchSize = o.studentBatchSize ?? batchSizeFor(profile, setIpc(set), set.perClass.size);
     let progress: Progress | undefined;
-    let shown = -1;
-    let last = { done: 0, skipped: 0, fraction: 0 };
+    let shown: number | undefined;
+    let last: ProgressState = { done: 0, skipped: 0 };
     const dirs = await replaysFor({
       set,
       profile,
       epochs: profile.epochs,
       batchSize,
       seeds,
-      classCount: await classCount(str(args, 'classes'), inDir, teacher),
+      classCount: await classCount(o.classMap, o.in, teacher),
       teacher,
-      cacheDir,
+      cacheDir: o.replayDir ?? defaultReplayDir(set),
       onBatch: (seed, done, total) => {
         if (seed !== shown) {
           progress?.finish(last);
-          progress = new Progress(`replay seed ${seed}`, process.stderr, flag(args, 'quiet'));
+          progress = new Progress(`replay seed ${seed}`, process.stderr, o.quiet === true);
           shown = seed;
         }
         last = { done, skipped: 0, fraction: done / total };
@@ -71,79 +87,58 @@ async function replayLabels(args: Parsed): Promise<number> {
       },
     });
     progress?.finish(last);
-    if (flag(args, 'json')) console.log(JSON.stringify({ profile: profile.name, epochs: profile.epochs, batchSize, replays: dirs }));
+    if (o.json) console.log(JSON.stringify({ profile: profile.name, epochs: profile.epochs, batchSize, replays: dirs }));
     else for (const [seed, dir] of Object.entries(dirs)) console.log(`seed ${seed}: ${profile.epochs} epochs at batch size ${batchSize} -> ${dir}`);
-    return 0;
   } finally {
     await teacher.close();
   }
 }
 
-export const relabel: Command = {
-  spec: {
+export const relabelCommand = (): Command =>
+  defineCommand({
     name: 'relabel',
-    summary: 'Stage IV: add a teacher classifier\'s soft labels (and FKD crop labels) to distilled shards, or write replayed labels',
-    usage:
-      'ddps relabel --teacher <onnx> --teacher-config <json> --in <dir> --out <dir> [--temperature 4] [--fkd-epochs E] [--seed 0]\n' +
-      '       ddps relabel --replay --profile <name> --teacher <onnx> --teacher-config <json> --in <dir> [--epochs N] [--batch-size N] [--seeds N]',
-    options: {
-      teacher: { type: 'string', value: '<onnx>', help: 'ONNX image classifier' },
-      'teacher-config': { type: 'string', value: '<json>', help: 'its preprocessing: {"input", "output", "size": [h, w], "mean", "std", "batch", "classes"?}' },
-      in: { type: 'string', value: '<dir>', help: 'folder of distilled shards (*.tar) and manifest.json' },
-      out: { type: 'string', value: '<dir>', help: 'where the relabelled shards go (same names)' },
-      temperature: { type: 'string', value: 'T', help: 'softmax temperature of the soft labels', default: '4' },
-      'fkd-epochs': { type: 'string', value: 'E', help: 'per-epoch random-resized-crop soft labels (FKD); 0 for none', default: '0' },
-      seed: { type: 'string', value: 'N', help: 'seed of the FKD crops (keyed by sample and epoch); with --replay, the first student\'s seed', default: '0' },
-      replay: { type: 'boolean', help: 'write replayed labels for `ddps evaluate` (docs/REPLAY.md) instead of .soft.json: every epoch\'s and batch\'s augmentation and the teacher\'s logits on it' },
-      profile: { type: 'string', value: 'name', help: 'with --replay: the evaluation profile whose augmentation, epochs and batch size the replay serves (ddps evaluate --help)' },
-      epochs: { type: 'string', value: 'N', help: 'with --replay: epochs (default: the profile\'s)' },
-      'batch-size': { type: 'string', value: 'N', help: 'with --replay: batch size (default: the profile\'s rule for the set\'s IPC)' },
-      seeds: { type: 'string', value: 'N', help: 'with --replay: one replay per student seed (default: the profile\'s)' },
-      'replay-dir': { type: 'string', value: '<dir>', help: 'with --replay: where the replays go (default: <in>/replay, or the cache when <in> is read-only)' },
-      classes: { type: 'string', value: '<file>', help: 'classes.json of the dataset (default: the one in --in, else the teacher\'s class count)' },
-      threads: { type: 'string', value: 'N', help: 'ONNX Runtime threads (default: all cores)' },
-      providers: { type: 'string', value: 'list', help: "execution providers, e.g. 'cuda,cpu' (default: cpu)" },
-      quiet: { type: 'boolean', help: 'no progress line' },
-      json: { type: 'boolean', help: 'print the summary as one JSON object' },
-    },
-    notes:
-      'Each sample keeps every member and gains <key>.soft.json: {"temperature", "probs": [one per class]}, plus\n' +
-      '"fkd": [{"epoch", "crop": [x, y, w, h], "flip", "probs"}] with --fkd-epochs. A teacher with more outputs than\n' +
-      'the dataset has classes (ImageNet) needs "classes" in its config: the output index of each dataset class.\n' +
-      'With --replay, ddps evaluate finds the replays by their content digest and uses them instead of making them.',
-  },
-  async run(args) {
-    if (flag(args, 'replay')) return replayLabels(args);
-    const inDir = required(args, 'in', 'relabel');
-    const outDir = required(args, 'out', 'relabel');
-    const teacher = await loadTeacher(args);
-    const progress = new Progress('relabel', process.stderr, flag(args, 'quiet'));
-    let done = 0;
-    try {
-      const summary = await runRelabel({
-        inDir,
-        outDir,
-        teacher,
-        temperature: num(args, 'temperature')!,
-        fkdEpochs: num(args, 'fkd-epochs', { integer: true, min: 0 })!,
-        seed: num(args, 'seed', { integer: true })!,
-        classCount: await classCount(str(args, 'classes'), inDir, teacher),
-        onSample: () => progress.update({ done: ++done, skipped: 0 }),
-      });
-      progress.finish({ done, skipped: 0 });
-      if (flag(args, 'json')) {
-        console.log(JSON.stringify(summary));
-        return 0;
+    summary: "Stage IV: add a teacher classifier's soft labels (and FKD crop labels) to distilled shards, or write replayed labels",
+    description:
+      "Stage IV: add a teacher classifier's soft labels (and FKD crop labels) to distilled shards.\n\n" +
+      'Each sample keeps every member and gains <key>.soft.json: {"temperature", "probs": [one per class]}, plus ' +
+      '"fkd": [{"epoch", "crop": [x, y, w, h], "flip", "probs"}] with --fkd-epochs. A teacher with more outputs than ' +
+      'the dataset has classes (ImageNet) needs "classes" in its config: the output index of each dataset class.\n\n' +
+      'With --replay (and --profile), it writes instead the replayed labels `ddps evaluate` trains on: for every epoch and ' +
+      "batch of each student's run, the augmentation and the teacher's logits on that augmented batch (docs/REPLAY.md). " +
+      'ddps evaluate finds them by their content digest.',
+    options: RELABEL_OPTIONS,
+    adjust: [renamed('--seed <n>', ['fkdSeed']), classMapSpelledClasses],
+    async action(o) {
+      if (o.replay) return replayLabels(o);
+      if (o.out === undefined) throw new DdpsError('BAD_ARGUMENT', "required option '--out <dir>' not specified");
+      const out = o.out;
+      const teacher = await loadTeacher(o);
+      const progress = new Progress('relabel', process.stderr, o.quiet === true);
+      let done = 0;
+      try {
+        const summary = await runRelabel({
+          inDir: o.in,
+          outDir: out,
+          teacher,
+          temperature: o.temperature,
+          fkdEpochs: o.fkdEpochs,
+          seed: o.fkdSeed,
+          classCount: await classCount(o.classMap, o.in, teacher),
+          onSample: () => progress.update({ done: ++done, skipped: 0 }),
+        });
+        progress.finish({ done, skipped: 0 });
+        if (o.json) {
+          console.log(JSON.stringify(summary));
+          return;
+        }
+        console.log(`relabelled ${summary.images} images in ${summary.shards.length} shards in ${summary.seconds.toFixed(1)} s -> ${out}`);
+        console.log(
+          summary.agreement === undefined
+            ? 'agreement: no image carries a hard label'
+            : `agreement of the soft-label argmax with the hard label: ${summary.agreement.toFixed(1)} % (${summary.agree}/${summary.labelled})`,
+        );
+      } finally {
+        await teacher.close();
       }
-      console.log(`relabelled ${summary.images} images in ${summary.shards.length} shards in ${summary.seconds.toFixed(1)} s -> ${outDir}`);
-      console.log(
-        summary.agreement === undefined
-          ? 'agreement: no image carries a hard label'
-          : `agreement of the soft-label argmax with the hard label: ${summary.agreement.toFixed(1)} % (${summary.agree}/${summary.labelled})`,
-      );
-      return 0;
-    } finally {
-      await teacher.close();
-    }
-  },
-};
+    },
+  });

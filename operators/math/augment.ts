@@ -10,6 +10,7 @@ import { DdpsError } from '../../core/errors.js';
 import { randomInt } from '../../models/noise.js';
 import { resampleRgb } from '../../models/resample.js';
 import type { Box } from '../../core/geometry.js';
+import { cropRgb } from './crop.js';
 
 export interface AugmentConfig {
   /** ShufflePatches factor: the image is cut into this many column strips and row strips, each set shuffled (1: off). */
@@ -172,30 +173,6 @@ export function shuffleStrips(img: RgbImage, cols: readonly number[], rows: read
     }
   }
   return { rgb, width, height };
-}
-
-/** The [x, y, w, h] window of an HxWx3 image, mirrored left-right when `flip`. */
-export function cropRgb(img: RgbImage, box: Box, flip = false): RgbImage {
-  const [x, y, w, h] = box;
-  if (x < 0 || y < 0 || w < 1 || h < 1 || x + w > img.width || y + h > img.height) {
-    throw new DdpsError('BAD_ARGUMENT', `crop [${box}] is outside the ${img.width}x${img.height} image`);
-  }
-  const rgb = new Uint8Array(w * h * 3);
-  for (let r = 0; r < h; r++) {
-    const src = ((y + r) * img.width + x) * 3;
-    if (!flip) {
-      rgb.set(img.rgb.subarray(src, src + w * 3), r * w * 3);
-      continue;
-    }
-    for (let c = 0; c < w; c++) {
-      const s = src + (w - 1 - c) * 3;
-      const d = (r * w + c) * 3;
-      rgb[d] = img.rgb[s]!;
-      rgb[d + 1] = img.rgb[s + 1]!;
-      rgb[d + 2] = img.rgb[s + 2]!;
-    }
-  }
-  return { rgb, width: w, height: h };
 }
 
 /** Mirrors an HxWx3 float image left-right in place. */
