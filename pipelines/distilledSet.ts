@@ -15,6 +15,7 @@ import { readSamples, requireImage, sampleClass } from '../storage/webdataset/in
 import { MANIFEST_NAME } from './materialize.js';
 import { listShards } from './relabel.js';
 
+/** One decoded image of a distilled set, with its class and where it came from. */
 export interface SetImage extends RgbImage {
   key: string;
   cls: number;
@@ -25,6 +26,7 @@ export interface SetImage extends RgbImage {
   soft: boolean;
 }
 
+/** A distilled folder as training data: shards, manifest, decoded images, content digest. */
 export interface DistilledSet {
   dir: string;
   shards: string[];

@@ -9,10 +9,12 @@ import { DdpsError } from '../core/errors.js';
 import { PYTHON_ROOT } from '../models/python.js';
 import type { AugmentConfig } from '../operators/math/augment.js';
 
+/** The one file holding every evaluation hyperparameter (read by TypeScript and Python). */
 export const PROFILES_FILE = join(PYTHON_ROOT, 'ddps_eval', 'profiles.json');
 
 export type ModelSpec = { arch: 'convnet'; depth: number; width: number; norm: 'batch' | 'instance' | 'none' } | { arch: 'resnet18'; smallInput: boolean };
 
+/** One evaluation protocol of profiles.json, with its name. */
 export interface EvalProfile {
   name: string;
   summary: string;

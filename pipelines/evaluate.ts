@@ -27,6 +27,7 @@ import { canonicalJson, replaysFor } from './replay.js';
 
 /** How students get their targets; the first is the default. */
 export const LABEL_MODES = ['replay', 'static', 'hard'] as const;
+/** replay (replayed teacher logits), static (.soft.json) or hard (classes). */
 export type LabelMode = (typeof LABEL_MODES)[number];
 
 /** Where students train. */
@@ -35,6 +36,7 @@ export const DEVICES = ['cpu', 'cuda'] as const;
 /** What runEvaluate uses for options not given. */
 export const DEFAULT_EVALUATION = { labels: LABEL_MODES[0] as LabelMode, seed: 0, device: DEVICES[0] as (typeof DEVICES)[number] };
 
+/** What to evaluate, against what, and how (runEvaluate). */
 export interface EvaluateOptions {
   /** The distilled folder (shards, manifest.json). */
   distilled: string;
@@ -70,6 +72,7 @@ export interface EvaluateOptions {
   signal?: AbortSignal;
 }
 
+/** What runEvaluate reports as it goes: notes, source reading, replay batches, epochs, finished students. */
 export type EvaluateEvent =
   | { kind: 'note'; message: string }
   | { kind: 'source'; read: number }
@@ -78,6 +81,7 @@ export type EvaluateEvent =
   | { kind: 'epoch'; name: string; seed: number; epoch: number; epochs: number; loss: number; trainTop1: number; top1?: number; done: number; total: number }
   | { kind: 'run'; name: string; seed: number; top1: number; bestLast20: number; cached: boolean; done: number; total: number };
 
+/** Mean and standard deviation of a top-1 over the students, with each student's value. */
 export interface Stat {
   mean: number;
   /** Population standard deviation over the seeds (numpy's default, as papers report it). */
@@ -106,6 +110,7 @@ export interface SeedRun {
   seconds: number;
 }
 
+/** One trained set in results.json: what it was, how it was trained, each student. */
 export interface SetReport {
   name: string;
   dir: string;
@@ -137,6 +142,7 @@ export interface EvaluationReport {
   seconds: number;
 }
 
+/** The file runEvaluate writes in its output folder once every student has finished. */
 export const RESULTS_NAME = 'results.json';
 
 function stat(values: number[]): Stat {
@@ -258,6 +264,7 @@ function slug(name: string): string {
   return `compare-${basename(resolve(name)).replace(/[^A-Za-z0-9._-]/g, '_')}-${createHash('sha256').update(resolve(name)).digest('hex').slice(0, 8)}`;
 }
 
+/** Trains and tests students on the distilled set and the compared sets; writes and returns results.json. */
 export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationReport> {
   const started = performance.now();
   const emit = (e: EvaluateEvent): void => opts.onEvent?.(e);

@@ -25,6 +25,7 @@ import { canonicalJson } from './replay.js';
 
 export const RANDOM_SUBSET_STREAM = 6_000_000;
 
+/** Where the random images come from, which classes and how many, and where the subset goes. */
 export interface RandomSubsetOptions {
   source: ShardSpec;
   /** The classes to draw (those of the set it is compared with). */
@@ -40,6 +41,7 @@ export interface RandomSubsetOptions {
   onSample?: () => void;
 }
 
+/** The subset's folder and manifest, and the size of the source. */
 export interface RandomSubsetResult {
   dir: string;
   manifest: DistillManifest;
@@ -67,6 +69,7 @@ async function subsetSpec(opts: RandomSubsetOptions, shards: string[]) {
   return { version: 1, source: shards.map((s, i) => [resolve(s), sizes[i]]), classes: [...opts.classes].sort((a, b) => a - b), ipc: opts.ipc, mosaic: opts.mosaic, outputSize: opts.outputSize, seed: opts.seed };
 }
 
+/** Random real images at the given IPC, written as a distilled set (reused when the folder already holds this subset). */
 export async function buildRandomSubset(opts: RandomSubsetOptions): Promise<RandomSubsetResult> {
   const shards = await expandShards(opts.source);
   const spec = await subsetSpec(opts, shards);

@@ -23,7 +23,9 @@ import { writeJsonAtomic } from '../storage/json.js';
 import { type DistilledSet, fileSha256 } from './distilledSet.js';
 import type { EvalProfile } from './evalProfiles.js';
 
+/** The format name and version an index.json carries. */
 export const REPLAY_FORMAT = 'ddps-replay';
+/** Version of the replay format; a reader refuses another. */
 export const REPLAY_VERSION = 1;
 /** keyedUniform stream of an image's augmentation in one epoch: REPLAY_STREAM + epoch. */
 export const REPLAY_STREAM = 5_000_000;
@@ -55,6 +57,7 @@ export interface ReplayImage {
   sha256: string;
 }
 
+/** index.json of a replay folder (docs/REPLAY.md). */
 export interface ReplayIndex extends ReplaySpec {
   format: typeof REPLAY_FORMAT;
   version: typeof REPLAY_VERSION;
@@ -137,6 +140,7 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
+/** The index of a replay folder, or undefined when it has none (an unfinished or absent replay). */
 export async function readReplayIndex(dir: string): Promise<ReplayIndex | undefined> {
   const index = await readJson<ReplayIndex>(join(dir, INDEX));
   if (index !== undefined && (index.format !== REPLAY_FORMAT || index.version !== REPLAY_VERSION)) {

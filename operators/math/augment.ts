@@ -12,6 +12,7 @@ import { resampleRgb } from '../../models/resample.js';
 import type { Box } from '../../core/geometry.js';
 import { cropRgb } from './crop.js';
 
+/** RDED's per-image and per-batch augmentation settings (a profile's "augment"). */
 export interface AugmentConfig {
   /** ShufflePatches factor: the image is cut into this many column strips and row strips, each set shuffled (1: off). */
   shufflePatches: number;
