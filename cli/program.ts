@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { isDdpsError } from '../core/errors.js';
 import { demoCommand } from './commands/demo.js';
 import { distillCommand } from './commands/distill.js';
+import { evaluateCommand } from './commands/evaluate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { modelCommand } from './commands/model.js';
 import { relabelCommand } from './commands/relabel.js';
@@ -25,6 +26,7 @@ const COMMANDS: Array<() => Command> = [
   scoreCommand,
   selectCommand,
   relabelCommand,
+  evaluateCommand,
   reportCommand,
   inspectCommand,
   modelCommand,

@@ -29,4 +29,5 @@ export type { Decoded, Encoded, Featured, Patch, Patched, Prepared, SampleRef, S
 export type { ClassSelection, DistillManifest, DistilledImage, ManifestClass, RankedPatch } from './selectionTypes.js';
 export { rankClass } from './math/ranking.js';
 export { iou } from './math/nms.js';
+export { type AugmentConfig, type CutMix, type ImageAug, applyCutMix, renderAug, sampleCutMix, sampleImageAug } from './math/augment.js';
 export { planResize, planWholeImage, toOriginal, toResized } from './math/resizeTransform.js';

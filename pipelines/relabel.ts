@@ -16,7 +16,7 @@ import { DdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { Flow, release, type Ticket } from '../operators/flow.js';
 import { mapOrdered } from '../operators/mapOrdered.js';
-import { CROP_RATIO, CROP_SCALE, checkSoftLabelOptions, softLabels } from '../operators/relabel.js';
+import { CROP_RATIO, CROP_SCALE, FKD_STREAM, checkSoftLabelOptions, softLabels } from '../operators/relabel.js';
 import { writeJsonAtomic } from '../storage/json.js';
 import { ShardWriter, readSamples, requireImage, sampleClass, type WdsSample } from '../storage/webdataset/index.js';
 
@@ -170,7 +170,7 @@ export async function relabel(opts: RelabelOptions): Promise<RelabelSummary> {
     fkdEpochs,
     seed,
     classCount,
-    ...(fkdEpochs > 0 ? { fkdCrop: { scale: CROP_SCALE, ratio: CROP_RATIO, flip: 0.5 } } : {}),
+    ...(fkdEpochs > 0 ? { fkdCrop: { scale: CROP_SCALE, ratio: CROP_RATIO, flip: 0.5, stream: `keyedUniform(seed, key, ${FKD_STREAM} + epoch)` } } : {}),
   });
   const classes = join(opts.inDir, 'classes.json');
   // Read and written rather than copied: a read-only source would make the copy read-only too.

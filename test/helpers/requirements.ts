@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { findChromium as chromium } from '../../scripts/chromium.js';
+import { findPython } from '../../models/python.js';
 import { DATA, MODELS, SHARED, TINY_SD } from './paths.js';
 
 const onPath = (name: string): boolean => spawnSync(name, ['--version'], { stdio: 'ignore' }).status === 0;
@@ -12,6 +13,14 @@ export const REQUIREMENTS = {
     [TINY_SD, DATA, MODELS].every((p) => existsSync(p)) ? undefined : `the data and model fixtures are not at ${SHARED} (put shared/ beside the checkout, or set DDPS_SHARED)`,
   chromium: () => (chromium() ? undefined : 'no chromium on PATH (apt-get install chromium)'),
   strace: () => (onPath('strace') ? undefined : 'no strace on PATH (apt-get install strace): the kill-anywhere test injects its kills with it'),
+  python: () => {
+    try {
+      findPython();
+      return undefined;
+    } catch (e) {
+      return `no Python with torch >= 1.13 and torchvision (apt-get install python3-torch python3-torchvision python3-pil, or set DDPS_PYTHON): ${(e as Error).message.split('\n')[0]}`;
+    }
+  },
 } satisfies Record<string, () => string | undefined>;
 
 export { chromium };
