@@ -1,10 +1,15 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
 import { DdpsError } from '../../models/errors.js';
 import { Pack, diftUnetPath, ensureDiftUnet, resolveLayout, packDigest } from '../../models/pack.js';
 import type { TensorInfo } from '../../models/runtime.js';
-import { flag, str } from '../args.js';
+import { trainPack } from '../../pipelines/trainPack.js';
+import { expandShards } from '../../storage/webdataset/index.js';
+import { flag, num, required, str } from '../args.js';
 import type { Command } from '../command.js';
+import { formatDuration, Progress } from '../progress.js';
+import { findClassMap } from './score.js';
 
 function fmt(t: TensorInfo): string {
   return `${t.name}: ${t.dtype} [${(t.shape ?? ['?']).join(', ')}]`;
@@ -79,6 +84,95 @@ export const modelDift: Command = {
     const existed = existsSync(out) && tensor === undefined;
     await ensureDiftUnet(layout, out, tensor);
     console.log(existed ? `${out} already exists (delete it, or name --tensor, to write it again)` : `wrote ${out}`);
+    return 0;
+  },
+};
+
+export const modelTrain: Command = {
+  spec: {
+    name: 'model train',
+    summary: 'train a small text-conditional latent diffusion pack on labelled shards (PyTorch) and export it in the SD 1.5 ONNX layout',
+    usage: "ddps model train --shards <pattern> --out <dir> [--classes classes.json] [--device cpu|cuda]",
+    options: {
+      shards: { type: 'string', value: '<pattern>', help: "labelled WebDataset shards, e.g. 'cifar10-50k/train-{000000..000009}.tgz'" },
+      out: { type: 'string', value: '<dir>', help: 'the pack folder to write (a killed run there resumes from its checkpoint)' },
+      classes: { type: 'string', value: '<file>', help: 'classes.json giving class names (default: classes.json beside the shards)' },
+      'image-size': { type: 'string', value: 'N', help: 'images are stretched to N x N, as score --whole-image --image-size N does', default: '64' },
+      'limit-per-class': { type: 'string', value: 'N', help: 'train on at most N images per class' },
+      // Sizes are the trainer's (python -m ddps_eval.pack.train --help) unless given.
+      'vae-steps': { type: 'string', value: 'N', help: 'autoencoder steps, batch 64 (default: 1000)' },
+      'unet-steps': { type: 'string', value: 'N', help: 'UNet + text encoder steps (default: 4000)' },
+      batch: { type: 'string', value: 'N', help: 'UNet batch size (default: 128)' },
+      'unet-channels': { type: 'string', value: 'list', help: 'UNet width per level; four levels as in SD 1.5 (default: 32,64,64,64)' },
+      'p-uncond': { type: 'string', value: 'p', help: "fraction trained on the empty-label prompt 'An image of .', classifier-free (default: 0.2)" },
+      seed: { type: 'string', value: 'N', help: 'seed of initialisation, batches and noise', default: '0' },
+      device: { type: 'string', value: 'cpu|cuda', help: 'where PyTorch trains', default: 'cpu' },
+      threads: { type: 'string', value: 'N', help: 'PyTorch CPU threads (default: all cores)' },
+      quiet: { type: 'boolean', help: 'no progress line' },
+      json: { type: 'boolean', help: 'print the training record as one JSON object' },
+    },
+    notes: [
+      'Prompts are "An image of {label}." and, for --p-uncond of the items, "An image of .": the two that ddps score compares.',
+      'Needs Python with torch >= 1.13 (Debian: apt-get install python3-torch python3-torchvision python3-pil); DDPS_PYTHON picks the interpreter.',
+      'Then: ddps model check <dir>; ddps score --model <dir> --whole-image --image-size 64 ...; ddps model classify --model <dir> ...',
+    ].join('\n'),
+  },
+  async run(args) {
+    const shards = await expandShards(required(args, 'shards', 'model train'));
+    const out = required(args, 'out', 'model train');
+    const classMap = await findClassMap(str(args, 'classes'), shards);
+    const channelsArg = str(args, 'unet-channels');
+    const channels = channelsArg?.split(',').map(Number);
+    if (channels && (channels.length < 2 || channels.some((c) => !Number.isInteger(c) || c < 1))) throw new DdpsError('BAD_ARGUMENT', `--unet-channels must be positive integers like 32,64,64,64; got '${channelsArg}'`);
+    const limit = num(args, 'limit-per-class', { integer: true, min: 1 });
+    const threads = num(args, 'threads', { integer: true, min: 1 }) ?? availableParallelism();
+    const quiet = flag(args, 'quiet');
+    let phase = '';
+    let progress = new Progress('model train', process.stderr, quiet);
+    const result = await trainPack({
+      shards,
+      labels: classMap.names,
+      out,
+      imageSize: num(args, 'image-size', { integer: true, min: 64 })!,
+      seed: num(args, 'seed', { integer: true, min: 0 })!,
+      device: str(args, 'device')!,
+      threads,
+      ...(limit !== undefined ? { limitPerClass: limit } : {}),
+      sizes: {
+        vaeSteps: num(args, 'vae-steps', { integer: true, min: 1 }),
+        unetSteps: num(args, 'unet-steps', { integer: true, min: 1 }),
+        batch: num(args, 'batch', { integer: true, min: 1 }),
+        unetChannels: channels,
+        pUncond: num(args, 'p-uncond', { min: 0 }),
+      },
+      onEvent: (e) => {
+        if (e.event === 'data' && !quiet) process.stderr.write(`model train: ${String(e.images)} images of ${classMap.names.length} classes\n`);
+        // A phase's clock starts when the previous one ends, so its first rate and ETA are right.
+        const next = e.event === 'data' ? 'vae' : e.event === 'phase' && e.phase === 'latents' ? 'unet' : e.event === 'progress' && e.phase !== phase ? String(e.phase) : undefined;
+        if (next !== undefined) {
+          phase = next;
+          progress = new Progress(`model train: ${phase}`, process.stderr, quiet);
+        }
+        if (e.event !== 'progress') return;
+        const step = Number(e.step);
+        const steps = Number(e.steps);
+        const state = { done: step, skipped: 0, fraction: step / steps, note: `step ${step}/${steps}  loss ${Number(e.loss).toFixed(4)}` };
+        if (step === steps) progress.finish(state);
+        else progress.update(state);
+      },
+    });
+    const r = result.record;
+    if (flag(args, 'json')) {
+      console.log(JSON.stringify({ dir: resolve(out), digest: result.digest, record: r }));
+      return 0;
+    }
+    const last = (c: { loss?: number; mse?: number }[]) => c[c.length - 1];
+    console.log(`pack ${resolve(out)} (digest ${result.digest}): passes ddps model check`);
+    console.log(`  data        ${r.data.images} images, ${Object.keys(r.data.perClass).length} classes, ${r.data.shards.length} shards`);
+    console.log(`  autoencoder ${r.vae.steps} steps, reconstruction MSE ${last(r.vae.curve)?.mse?.toFixed(4)}, ${formatDuration(r.vae.seconds)}; latent scaling ${r.latents.scalingFactor.toFixed(4)}`);
+    console.log(`  UNet        ${r.unet.steps} steps, ${(r.unet.parameters / 1e6).toFixed(2)}M parameters (+${(r.unet.textParameters / 1e6).toFixed(2)}M text), loss ${r.unet.curve[0]?.loss?.toFixed(4)} -> ${last(r.unet.curve)?.loss?.toFixed(4)}, ${formatDuration(r.unet.seconds)}`);
+    console.log(`  held-out    loss with the label ${r.unet.trainingLosses.cond.toFixed(4)}, with "An image of ." ${r.unet.trainingLosses.uncond.toFixed(4)} (t in 100..700)`);
+    console.log(`  total       ${formatDuration(r.seconds)} on ${r.device} (${r.threads} threads, torch ${r.torch}); record: ${join(out, 'training', 'record.json')}`);
     return 0;
   },
 };
