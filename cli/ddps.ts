@@ -5,7 +5,7 @@
 import { isDdpsError } from '../models/errors.js';
 import { helpText, parseCommand } from './args.js';
 import type { Command } from './command.js';
-import { modelCheck, modelDift, modelTrain } from './commands/model.js';
+import { modelCheck, modelClassify, modelDift, modelTrain } from './commands/model.js';
 import { demo } from './commands/demo.js';
 import { distill } from './commands/distill.js';
 import { inspect } from './commands/inspect.js';
@@ -16,7 +16,7 @@ import { select } from './commands/select.js';
 import { tokenize } from './commands/tokenize.js';
 import { toy } from './commands/toy.js';
 
-const COMMANDS: Command[] = [demo, distill, score, select, relabel, report, inspect, modelCheck, modelDift, modelTrain, tokenize, toy];
+const COMMANDS: Command[] = [demo, distill, score, select, relabel, report, inspect, modelCheck, modelDift, modelTrain, modelClassify, tokenize, toy];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.spec.name.length)) + 2;

@@ -26,7 +26,7 @@ import { resize } from '../operators/resize.js';
 import { skipEvent, type ErrorPolicy, type SkipEvent } from '../operators/skips.js';
 import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.js';
 import { toStore, type StoredSummary } from '../operators/toStore.js';
-import type { Encoded, Patched, SampleRef } from '../operators/types.js';
+import type { Encoded, Patched, Prepared, SampleRef } from '../operators/types.js';
 import type { ScoreConfig } from './scoreConfig.js';
 
 export interface ScoreRunOptions {
@@ -54,33 +54,41 @@ export interface ScoreRunOptions {
   classifier?: CropClassifier;
 }
 
-export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
-  const { config, store } = opts;
-  const batchSize = opts.batchSize ?? 4;
-  const concurrency = opts.concurrency ?? 1;
-  const timer = opts.timer ?? new StageTimer();
-  const model = opts.model;
-  const policy = opts.onError ?? 'skip';
-  const flow = new Flow(opts.window ?? Math.max(16, batchSize * (2 * concurrency + 2)));
-  // Skips are reported from inside operators that cannot wait; their writes are awaited before the end.
-  const skipWrites: Promise<void>[] = [];
-  const skipped = (e: SkipEvent): void => {
-    skipWrites.push(store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code }));
-    opts.onSkip?.(e);
-  };
+/** What the front of a scoring pipeline needs: where samples come from, how they are prepared and what happens to bad ones. */
+export interface PrepareOptions {
+  shards: ShardSpec;
+  config: Pick<ScoreConfig, 'imageSize' | 'wholeImage' | 'patchSize' | 'limitPerClass'>;
+  classMap?: ClassMap;
+  batchSize: number;
+  flow: Flow;
+  onError: ErrorPolicy;
+  /** Every skipped sample, from any stage. */
+  onSkip: (e: SkipEvent) => void;
+  /** Keys to pass over (already stored). */
+  isDone?: (key: string) => boolean;
+  onMember?: (info: MemberInfo) => void;
+  minSize?: number;
+  timer: StageTimer;
+}
+
+/**
+ * Stage 0 as a source of micro-batches: readShards -> decode -> resize -> batch (items of one size per
+ * batch). Each item holds a Flow ticket that whoever consumes it must release.
+ */
+export function preparedBatches(opts: PrepareOptions): Observable<Prepared[]> {
+  const { config, timer } = opts;
   const drop =
     (stage: string) =>
     (ref: SampleRef, err: unknown): void => {
       release(ref);
-      skipped(skipEvent(stage, ref, err));
+      opts.onSkip(skipEvent(stage, ref, err));
     };
-  const onError = (stage: string) => (policy === 'skip' ? drop(stage) : undefined);
-
+  const onError = (stage: string) => (opts.onError === 'skip' ? drop(stage) : undefined);
   return readShards(opts.shards, {
-    flow,
-    onError: policy,
-    onSkip: skipped,
-    isDone: (key) => store.has(key),
+    flow: opts.flow,
+    onError: opts.onError,
+    onSkip: opts.onSkip,
+    ...(opts.isDone ? { isDone: opts.isDone } : {}),
     ...(opts.onMember ? { onMember: opts.onMember } : {}),
     ...(opts.classMap ? { classMap: opts.classMap } : {}),
     ...(config.limitPerClass !== undefined ? { limitPerClass: config.limitPerClass } : {}),
@@ -94,8 +102,40 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
       timer,
       onError: onError('resize'),
     }),
-    batch(batchSize, (it) => `${it.transform.width}x${it.transform.height}`),
-  ).pipe(
+    batch(opts.batchSize, (it) => `${it.transform.width}x${it.transform.height}`),
+  );
+}
+
+/** The Flow window that keeps `concurrency` model calls of `batchSize` items fed. */
+export function defaultWindow(batchSize: number, concurrency: number): number {
+  return Math.max(16, batchSize * (2 * concurrency + 2));
+}
+
+export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
+  const { config, store } = opts;
+  const batchSize = opts.batchSize ?? 4;
+  const concurrency = opts.concurrency ?? 1;
+  const timer = opts.timer ?? new StageTimer();
+  const model = opts.model;
+  // Skips are reported from inside operators that cannot wait; their writes are awaited before the end.
+  const skipWrites: Promise<void>[] = [];
+  const skipped = (e: SkipEvent): void => {
+    skipWrites.push(store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code }));
+    opts.onSkip?.(e);
+  };
+  return preparedBatches({
+    shards: opts.shards,
+    config,
+    batchSize,
+    flow: new Flow(opts.window ?? defaultWindow(batchSize, concurrency)),
+    onError: opts.onError ?? 'skip',
+    onSkip: skipped,
+    isDone: (key) => store.has(key),
+    timer,
+    ...(opts.onMember ? { onMember: opts.onMember } : {}),
+    ...(opts.classMap ? { classMap: opts.classMap } : {}),
+    ...(opts.minSize !== undefined ? { minSize: opts.minSize } : {}),
+  }).pipe(
     encodeLatent(model, { concurrency }),
     candidates(opts, timer),
     dift(model, { config, labels: opts.labels, concurrency }),

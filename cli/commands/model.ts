@@ -1,15 +1,18 @@
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DdpsError } from '../../models/errors.js';
 import { Pack, diftUnetPath, ensureDiftUnet, resolveLayout, packDigest } from '../../models/pack.js';
+import { PackPool } from '../../models/packPool.js';
+import { parseProviders } from '../../models/runtime.js';
+import { runDiffusionClassifier, type ClassifySummary } from '../../pipelines/diffusionClassify.js';
 import type { TensorInfo } from '../../models/runtime.js';
 import { trainPack } from '../../pipelines/trainPack.js';
 import { expandShards } from '../../storage/webdataset/index.js';
 import { flag, num, required, str } from '../args.js';
 import type { Command } from '../command.js';
 import { formatDuration, Progress } from '../progress.js';
-import { findClassMap } from './score.js';
+import { findClassMap, SCORE_OPTIONS, scoreConfigFrom } from './score.js';
 
 function fmt(t: TensorInfo): string {
   return `${t.name}: ${t.dtype} [${(t.shape ?? ['?']).join(', ')}]`;
@@ -100,8 +103,8 @@ export const modelTrain: Command = {
       'image-size': { type: 'string', value: 'N', help: 'images are stretched to N x N, as score --whole-image --image-size N does', default: '64' },
       'limit-per-class': { type: 'string', value: 'N', help: 'train on at most N images per class' },
       // Sizes are the trainer's (python -m ddps_eval.pack.train --help) unless given.
-      'vae-steps': { type: 'string', value: 'N', help: 'autoencoder steps, batch 64 (default: 1000)' },
-      'unet-steps': { type: 'string', value: 'N', help: 'UNet + text encoder steps (default: 4000)' },
+      'vae-steps': { type: 'string', value: 'N', help: 'autoencoder steps, batch 64 (default: 500)' },
+      'unet-steps': { type: 'string', value: 'N', help: 'UNet + text encoder steps (default: 1500)' },
       batch: { type: 'string', value: 'N', help: 'UNet batch size (default: 128)' },
       'unet-channels': { type: 'string', value: 'list', help: 'UNet width per level; four levels as in SD 1.5 (default: 32,64,64,64)' },
       'p-uncond': { type: 'string', value: 'p', help: "fraction trained on the empty-label prompt 'An image of .', classifier-free (default: 0.2)" },
@@ -173,6 +176,79 @@ export const modelTrain: Command = {
     console.log(`  UNet        ${r.unet.steps} steps, ${(r.unet.parameters / 1e6).toFixed(2)}M parameters (+${(r.unet.textParameters / 1e6).toFixed(2)}M text), loss ${r.unet.curve[0]?.loss?.toFixed(4)} -> ${last(r.unet.curve)?.loss?.toFixed(4)}, ${formatDuration(r.unet.seconds)}`);
     console.log(`  held-out    loss with the label ${r.unet.trainingLosses.cond.toFixed(4)}, with "An image of ." ${r.unet.trainingLosses.uncond.toFixed(4)} (t in 100..700)`);
     console.log(`  total       ${formatDuration(r.seconds)} on ${r.device} (${r.threads} threads, torch ${r.torch}); record: ${join(out, 'training', 'record.json')}`);
+    return 0;
+  },
+};
+
+const pick = <K extends keyof typeof SCORE_OPTIONS>(...keys: K[]) => Object.fromEntries(keys.map((k) => [k, SCORE_OPTIONS[k]])) as Pick<typeof SCORE_OPTIONS, K>;
+
+export const modelClassify: Command = {
+  spec: {
+    name: 'model classify',
+    summary: "the diffusion-classifier test of a pack: each image's class is the prompt with the lowest denoising loss",
+    usage: 'ddps model classify --model <pack> --shards <pattern> [--whole-image --image-size 64] [--timesteps K] [--json]',
+    options: {
+      ...pick('model', 'shards', 'classes', 'image-size', 'whole-image', 'timesteps', 't-range', 'seed', 'limit-per-class', 'batch-size', 'workers', 'threads', 'providers', 'on-error', 'quiet', 'json'),
+    },
+    notes: [
+      'Images are prepared, noised and scored exactly as ddps score does (same timesteps, same paired noise keyed by',
+      'seed and sample), and every class prompt "An image of {label}." plus "An image of ." is tried: (classes + 1) x K',
+      'UNet passes per image. Top-1 well above chance (1 / classes) shows the conditional signal that scoring relies on;',
+      'the summary also gives the scoring signal itself on the true class, L("An image of .") - L(label).',
+    ].join('\n'),
+  },
+  async run(args) {
+    const shards = await expandShards(required(args, 'shards', 'model classify'));
+    const packDir = required(args, 'model', 'model classify');
+    const config = scoreConfigFrom(args);
+    const classMap = await findClassMap(str(args, 'classes'), shards);
+    const policy = str(args, 'on-error') ?? 'skip';
+    if (policy !== 'skip' && policy !== 'fail') throw new DdpsError('BAD_ARGUMENT', `--on-error must be skip or fail, got '${policy}'`);
+    const workers = num(args, 'workers', { integer: true, min: 1 }) ?? 1;
+    const threads = num(args, 'threads', { integer: true, min: 1 }) ?? Math.max(1, Math.floor(availableParallelism() / workers));
+    const providers = str(args, 'providers');
+    const model = await PackPool.open(packDir, { workers, intraOpThreads: threads, ...(providers ? { providers: parseProviders(providers) } : {}) });
+    const progress = new Progress('model classify', process.stderr, flag(args, 'quiet'));
+    const totalBytes = shards.reduce((a, s) => a + statSync(s).size, 0);
+    let bytesRead = 0;
+    let done = 0;
+    let correct = 0;
+    let summary: ClassifySummary;
+    try {
+      summary = await runDiffusionClassifier({
+        shards,
+        model,
+        config,
+        labels: classMap.names,
+        classMap,
+        batchSize: num(args, 'batch-size', { integer: true, min: 1 }) ?? 4,
+        concurrency: workers,
+        onError: policy,
+        onMember: (m) => {
+          bytesRead += m.size + 512;
+        },
+        onSample: (s) => {
+          done++;
+          if (s.predicted === s.cls) correct++;
+          progress.update({ done, skipped: 0, fraction: Math.min(1, bytesRead / Math.max(1, totalBytes)), note: `top-1 ${((100 * correct) / done).toFixed(1)} %` });
+        },
+      });
+    } finally {
+      await model.close();
+    }
+    progress.finish({ done, skipped: summary.skipped.length, fraction: 1, note: `top-1 ${((100 * correct) / Math.max(1, done)).toFixed(1)} %` });
+    const result = { pack: resolve(packDir), timesteps: config.timesteps, tRange: config.tRange, imageSize: config.imageSize, wholeImage: config.wholeImage, seed: config.seed, ...summary };
+    if (flag(args, 'json')) {
+      console.log(JSON.stringify(result));
+      return 0;
+    }
+    const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
+    console.log(`diffusion classifier, ${config.timesteps} timesteps in [${config.tRange.join(', ')}] x 1000, paired noise (seed ${config.seed})`);
+    console.log(`  top-1       ${pct(summary.top1)} of ${summary.images} images (chance ${pct(1 / classMap.names.length)})`);
+    console.log(`  per class   ${summary.perClass.map((c) => `${c.label} ${pct(c.top1)}`).join(', ')}`);
+    console.log(`  signal      L("${config.uncondTemplate}") - L(true label) = ${summary.signal.meanGap.toExponential(3)} on average, positive for ${pct(summary.signal.positive)} of images`);
+    console.log(`  cost        ${summary.unetPasses} UNet passes in ${formatDuration(summary.seconds)} (${(summary.images / Math.max(summary.seconds, 1e-9)).toFixed(2)} images/s)`);
+    if (summary.skipped.length) console.log(`  skipped     ${summary.skipped.length}: ${summary.skipped.slice(0, 3).map((s) => `${s.key ?? s.url}: ${s.reason}`).join('; ')}`);
     return 0;
   },
 };

@@ -27,13 +27,13 @@ class PackConfig:
     attention_head_dim: int = 32
     norm_groups: int = 8
     # Text encoder (CLIP-like): hidden size, layers, heads, context length.
-    text_hidden: int = 128
+    text_hidden: int = 64
     text_layers: int = 2
     text_heads: int = 4
     max_length: int = 77
     vocab_size: int = 49408
     # VAE: channels at 1/2, 1/4 and 1/8 of the image.
-    vae_channels: Tuple[int, ...] = (24, 48, 96)
+    vae_channels: Tuple[int, ...] = (16, 32, 64)
     vae_groups: int = 8
 
     def to_json(self) -> dict:

@@ -56,16 +56,16 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--limit-per-class", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--vae-steps", type=int, default=1000)
+    p.add_argument("--vae-steps", type=int, default=500)
     p.add_argument("--vae-batch", type=int, default=64)
     p.add_argument("--vae-lr", type=float, default=1e-3)
     p.add_argument("--kl-weight", type=float, default=1e-4, help="KL term per latent element against the MSE per pixel")
-    p.add_argument("--unet-steps", type=int, default=4000)
+    p.add_argument("--unet-steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--p-uncond", type=float, default=0.2, help="fraction of items trained with the empty-label prompt")
-    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--ema", type=float, default=0.995)
     p.add_argument("--unet-channels", type=ints, default=list(D.unet_channels))
     p.add_argument("--layers-per-block", type=int, default=D.layers_per_block)
     p.add_argument("--attention-head-dim", type=int, default=D.attention_head_dim)
@@ -238,7 +238,7 @@ def held_out_losses(unet, text, latents, labels, ids, alphabar, seed: int, devic
     return {"cond": cond, "uncond": uncond, "items": int(z0.shape[0])}
 
 
-def train_unet(a, cfg, latents, labels, prompts, device, ckpt, state, record, vae_state):
+def train_unet(a, cfg, latents, labels, prompts, device, ckpt, state, record, vae_state, scaling):
     unet, text = UNet2DConditionModel(cfg).to(device), TextEncoder(cfg).to(device)
     params = list(unet.parameters()) + list(text.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
@@ -279,7 +279,7 @@ def train_unet(a, cfg, latents, labels, prompts, device, ckpt, state, record, va
             emit("progress", phase="unet", step=step + 1, steps=a.unet_steps, loss=curve[-1]["loss"], seconds=time.time() - t0)
             acc = []
         if (step + 1) % a.checkpoint_every == 0 and step + 1 < a.unet_steps:
-            ckpt.save({"phase": "unet", "step": step + 1, **vae_state, "unet": unet.state_dict(), "text": text.state_dict(),
+            ckpt.save({"phase": "unet", "step": step + 1, **vae_state, "scaling": scaling, "unet": unet.state_dict(), "text": text.state_dict(),
                        "opt": opt.state_dict(), "ema_unet": ema.shadow[0].state_dict(), "ema_text": ema.shadow[1].state_dict(),
                        "gen": gen.get_state(), "curve": curve})
     e_unet, e_text = ema.shadow
@@ -332,7 +332,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     emit("phase", phase="latents", **record["latents"])
     vae_state = {"enc": vae["enc"].state_dict(), "dec": vae["dec"].state_dict(), "record": {k: record[k] for k in ("vae",) if k in record}}
     unet_state = state if state is not None and state["phase"] == "unet" else None
-    e_unet, e_text = train_unet(a, cfg, latents, labels, prompts, device, ckpt, unet_state, record, vae_state)
+    e_unet, e_text = train_unet(a, cfg, latents, labels, prompts, device, ckpt, unet_state, record, vae_state, scaling)
 
     t_exp = time.time()
     name = os.path.basename(os.path.abspath(a.out))
