@@ -20,6 +20,7 @@ import { wordsOf, writeVocabulary } from '../models/vocabulary.js';
 export interface PackTrainingSizes {
   vaeSteps: number;
   vaeBatch: number;
+  vaeLr: number;
   unetSteps: number;
   batch: number;
   lr: number;
@@ -36,6 +37,8 @@ export interface PackTrainingSizes {
   pUncond: number;
   ema: number;
   checkpointEvery: number;
+  /** Steps averaged into one point of the recorded loss curves. */
+  logEvery: number;
 }
 
 export interface TrainPackOptions {
@@ -92,6 +95,7 @@ export interface TrainPackResult {
 const FLAG: Record<keyof PackTrainingSizes, string> = {
   vaeSteps: '--vae-steps',
   vaeBatch: '--vae-batch',
+  vaeLr: '--vae-lr',
   unetSteps: '--unet-steps',
   batch: '--batch',
   lr: '--lr',
@@ -108,6 +112,7 @@ const FLAG: Record<keyof PackTrainingSizes, string> = {
   pUncond: '--p-uncond',
   ema: '--ema',
   checkpointEvery: '--checkpoint-every',
+  logEvery: '--log-every',
 };
 
 export const PACK_RECORD = join('training', 'record.json');

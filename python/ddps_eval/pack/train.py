@@ -35,8 +35,6 @@ from .export import alphas_cumprod, export_pack
 from .nets import PackConfig, TextEncoder, UNet2DConditionModel, VaeDecoder, VaeEncoder, count_parameters
 from .shards import ShardError, load_images
 
-LOG_EVERY = 25
-
 
 def emit(event: str, **fields) -> None:
     print(json.dumps({"event": event, **fields}), flush=True)
@@ -76,6 +74,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--vae-channels", type=ints, default=list(D.vae_channels))
     p.add_argument("--vae-groups", type=int, default=D.vae_groups)
     p.add_argument("--checkpoint-every", type=int, default=250, help="steps between checkpoints (a killed run resumes from the last)")
+    p.add_argument("--log-every", type=int, default=25, help="steps averaged into one point of the loss curve")
     a = p.parse_args(argv)
     if a.image_size % 64 != 0:
         p.error(f"--image-size must be a multiple of 64, got {a.image_size}")
@@ -95,7 +94,7 @@ def pack_config(a: argparse.Namespace, vocab_size: int, max_length: int) -> Pack
 
 def settings_of(a: argparse.Namespace) -> Dict:
     """What determines the result (not where it is written, nor how often it checkpoints)."""
-    s = {k: v for k, v in vars(a).items() if k not in ("out", "checkpoint_every")}
+    s = {k: v for k, v in vars(a).items() if k not in ("out", "checkpoint_every", "log_every")}
     s["shards"] = [os.path.abspath(p) for p in a.shards]
     return s
 
@@ -138,6 +137,7 @@ class Checkpoint:
         tmp = self.path + ".tmp"
         torch.save({**state, "settings": self.settings}, tmp)
         os.replace(tmp, self.path)
+        emit("checkpoint", phase=state["phase"], step=state["step"])
 
 
 def to_pixels(batch_u8: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
@@ -174,7 +174,7 @@ def train_vae(a, cfg, images, device, ckpt, state, record) -> Dict[str, torch.nn
         loss.backward()
         opt.step()
         acc.append((rec.item(), kl.item()))
-        if (step + 1) % LOG_EVERY == 0 or step + 1 == a.vae_steps:
+        if (step + 1) % a.log_every == 0 or step + 1 == a.vae_steps:
             r = sum(v[0] for v in acc) / len(acc)
             k = sum(v[1] for v in acc) / len(acc)
             curve.append({"step": step + 1, "mse": r, "kl": k})
@@ -274,7 +274,7 @@ def train_unet(a, cfg, latents, labels, prompts, device, ckpt, state, record, va
         opt.step()
         ema.update([unet, text], step)
         acc.append(loss.item())
-        if (step + 1) % LOG_EVERY == 0 or step + 1 == a.unet_steps:
+        if (step + 1) % a.log_every == 0 or step + 1 == a.unet_steps:
             curve.append({"step": step + 1, "loss": sum(acc) / len(acc)})
             emit("progress", phase="unet", step=step + 1, steps=a.unet_steps, loss=curve[-1]["loss"], seconds=time.time() - t0)
             acc = []
