@@ -3,7 +3,7 @@
  * in one table that also renders its --help.
  */
 import { parseArgs } from 'node:util';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';

@@ -2,7 +2,7 @@
 /**
  * The `ddps` command: one entry point, one file per command group under cli/commands/.
  */
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { helpText, parseCommand } from './args.js';
 import type { Command } from './command.js';
 import { modelCheck, modelClassify, modelDift, modelTrain } from './commands/model.js';

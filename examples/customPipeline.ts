@@ -13,7 +13,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pack } from '../models/pack.js';
-import { ensureToyWorld } from '../models/toy/index.js';
+import { ensureToyWorld } from '../toy/index.js';
 import { batch, unbatch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { dift } from '../operators/dift.js';
@@ -25,7 +25,7 @@ import { readShards } from '../operators/readShards.js';
 import { resize } from '../operators/resize.js';
 import { toStore } from '../operators/toStore.js';
 import type { Decoded } from '../operators/types.js';
-import { resolveScoreConfig } from '../pipelines/scoreConfig.js';
+import { resolveScoreConfig } from '../core/config.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { loadClassMap } from '../storage/webdataset/index.js';
 

@@ -10,11 +10,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pack } from '../models/pack.js';
-import { ensureToyWorld } from '../models/toy/index.js';
-import { writeToyDataset } from '../models/toy/toyData.js';
+import { ensureToyWorld } from '../toy/index.js';
+import { writeToyDataset } from '../toy/toyData.js';
 import { rankStore, selectFromStore, updateRanks } from '../pipelines/rank.js';
 import { runScore } from '../pipelines/score.js';
-import { resolveScoreConfig } from '../pipelines/scoreConfig.js';
+import { resolveScoreConfig } from '../core/config.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { loadClassMap } from '../storage/webdataset/index.js';
 

@@ -10,9 +10,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PackPool } from '../models/packPool.js';
-import { ensureToyWorld } from '../models/toy/index.js';
+import { ensureToyWorld } from '../toy/index.js';
 import { runScore } from '../pipelines/score.js';
-import { resolveScoreConfig } from '../pipelines/scoreConfig.js';
+import { resolveScoreConfig } from '../core/config.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { loadClassMap, splitShards } from '../storage/webdataset/index.js';
 

@@ -3,7 +3,7 @@
  * trained with, described by a small JSON config, so soft labels need no code per teacher.
  */
 import { readFile } from 'node:fs/promises';
-import { DdpsError } from './errors.js';
+import { DdpsError } from '../core/errors.js';
 import { float32ToHalfArray, halfToFloat32Array } from './float16.js';
 import { OnnxModel, type HostTensor, type RuntimeOptions, type TensorInfo } from './runtime.js';
 

@@ -1,4 +1,4 @@
-import { DdpsError } from './errors.js';
+import { DdpsError } from '../core/errors.js';
 
 /**
  * Seeded Gaussian noise keyed by (seed, key, index) (METHOD.md Stage I): a sample's noise depends only

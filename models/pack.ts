@@ -7,13 +7,14 @@ import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DdpsError } from './errors.js';
+import { DdpsError } from '../core/errors.js';
 import { float32ToHalfArray, halfToFloat32Array } from './float16.js';
 import { addDiftOutput } from './onnx/diftTap.js';
 import { OnnxModel, type DType, type HostTensor, type RuntimeOptions, type TensorInfo } from './runtime.js';
 import { loadSchedule } from './schedule.js';
 import { StageTimer, type StageTime } from './stageTimer.js';
 import { ClipTokenizer } from './tokenizer.js';
+import { LATENT_CHANNELS } from '../core/geometry.js';
 
 export const DEFAULT_SCALING_FACTOR = 0.18215;
 
@@ -47,7 +48,6 @@ export interface PackConventions {
   deterministic: boolean;
 }
 
-const LATENT_CHANNELS = 4;
 
 /** Finds the pack's files; a missing piece is named with the path that was looked at. */
 export function resolveLayout(dir: string): PackLayout {

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { DiffusionModel, PackIdentity } from './diffusion.js';
-import { DdpsError, type ErrorCode } from './errors.js';
+import { DdpsError, type ErrorCode } from '../core/errors.js';
 import type { LoadPackOptions, NoisePrediction } from './pack.js';
 import { mergeReports, type StageTime } from './stageTimer.js';
 import type { WorkerError, WorkerInit, WorkerRequest } from './packWorker.js';

@@ -3,7 +3,7 @@
  * it, so inference lives here while the main thread decodes, batches and writes.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { DdpsError } from './errors.js';
+import { DdpsError } from '../core/errors.js';
 import { Pack, type LoadPackOptions } from './pack.js';
 
 export interface WorkerInit {

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DdpsError } from './errors.js';
+import { DdpsError } from '../core/errors.js';
 
 export interface PythonInfo {
   executable: string;

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import ort from 'onnxruntime-node';
-import { DdpsError } from './errors.js';
+import { DdpsError } from '../core/errors.js';
 
 export type DType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool' | 'uint8' | 'int8';
 export type TensorData = Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array | Int8Array;

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DdpsError } from './errors.js';
+import { DdpsError } from '../core/errors.js';
 
 /** The fields of a diffusers `scheduler_config.json` that fix the training noise schedule. */
 export interface SchedulerConfig {

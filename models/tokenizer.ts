@@ -1,6 +1,6 @@
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DdpsError } from './errors.js';
+import { DdpsError } from '../core/errors.js';
 
 /**
  * CLIP byte-level BPE tokenizer, matching Hugging Face's CLIPTokenizer(Fast) / OpenAI's

@@ -9,8 +9,8 @@ import type { OperatorFunction } from 'rxjs';
 import type { DiffusionModel } from '../models/diffusion.js';
 import { gaussianNoise } from '../models/noise.js';
 import { noisyLatent, timestepGrid } from '../models/schedule.js';
-import { conditionalPrompt, type ScoreConfig } from '../pipelines/scoreConfig.js';
-import { LATENT_CHANNELS } from './lossDiff.js';
+import { conditionalPrompt, type ScoreConfig } from '../core/config.js';
+import { LATENT_CHANNELS, latentSize } from '../core/geometry.js';
 import { mapOrdered } from './mapOrdered.js';
 import { lossMapAt } from './math/lossMap.js';
 import type { Encoded } from './types.js';
@@ -44,8 +44,7 @@ export function classLosses(model: DiffusionModel, opts: ClassLossOptions): Oper
   return mapOrdered(async (items: Encoded[]) => {
     const n = items.length;
     const { width, height } = items[0]!.transform;
-    const h = height / 8;
-    const w = width / 8;
+    const { h, w } = latentSize(width, height);
     const per = LATENT_CHANNELS * h * w;
     const contexts = await Promise.all(prompts.map((p) => model.textEmbedding(p)));
     // Item (i, p) of a call is image i with prompt p; every prompt of an image sees the same z_t and eps.

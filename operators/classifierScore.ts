@@ -18,17 +18,18 @@
  */
 import type { OperatorFunction } from 'rxjs';
 import type { Classifier, RgbImage } from '../models/classifier.js';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import type { StageTimer } from '../models/stageTimer.js';
-import type { ScoreConfig } from '../pipelines/scoreConfig.js';
+import type { ScoreConfig } from '../core/config.js';
 import { mapOrdered } from './mapOrdered.js';
 import { iou } from './math/nms.js';
 import { toOriginal } from './math/resizeTransform.js';
 import { keyedUniform } from '../models/noise.js';
 import { CLASSIFIER_CROP_STREAM, gridPositions, randomInt } from './randomPatches.js';
-import type { Box, Encoded, Patch, Patched } from './types.js';
+import type { Encoded, Patch, Patched } from './types.js';
+import { LATENT_FACTOR, type Box } from '../core/geometry.js';
 
-const GRID = 8;
+const GRID = LATENT_FACTOR;
 export const DEFAULT_CROPS = 8;
 
 /** What the operator needs of a classifier (a test may pass a stand-in). */

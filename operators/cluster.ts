@@ -4,7 +4,7 @@
  * centroid index that incremental re-ranking folds new patches in with.
  */
 import { concatMap, type OperatorFunction } from 'rxjs';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { CentroidIndex } from '../storage/store/annIndex.js';
 import type { ClassClusters, ClassPatch, ScoreStore } from '../storage/store/index.js';
 import { l2normalize } from './math/features.js';

@@ -9,14 +9,15 @@
  */
 import { from, mergeMap, type OperatorFunction, toArray } from 'rxjs';
 import sharp from 'sharp';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { readSamples, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
 import { DEFAULT_CONCURRENCY, decodeImage } from './decode.js';
 import type { Flow, Ticket } from './flow.js';
 import { mapOrdered } from './mapOrdered.js';
 import type { DistilledImage, RankedPatch } from './selectionTypes.js';
 import { reason } from './skips.js';
-import type { Box, Decoded } from './types.js';
+import type { Decoded } from './types.js';
+import { type Box } from '../core/geometry.js';
 
 export interface ConcatOptions {
   /** Side of the square output image (224 by default in materialize). */

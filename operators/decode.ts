@@ -3,7 +3,7 @@
  */
 import type { OperatorFunction } from 'rxjs';
 import sharp, { type OutputInfo } from 'sharp';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { mapOrdered } from './mapOrdered.js';
 import { describeSample, reason, sampleErrors, type StageOptions } from './skips.js';
 import type { Decoded, SampleRef } from './types.js';

@@ -7,16 +7,15 @@
  */
 import type { OperatorFunction } from 'rxjs';
 import type { DiffusionModel } from '../models/diffusion.js';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { gaussianNoise } from '../models/noise.js';
 import { noisyLatent } from '../models/schedule.js';
-import { conditionalPrompt, type ScoreConfig } from '../pipelines/scoreConfig.js';
-import { LATENT_CHANNELS } from './lossDiff.js';
+import { conditionalPrompt, type ScoreConfig } from '../core/config.js';
 import { mapOrdered } from './mapOrdered.js';
 import { alignUp, cropPixels, resizeBilinear } from './math/crop.js';
-import { UNET_ALIGN } from './math/resizeTransform.js';
 import { meanOf, poolFeature } from './math/features.js';
-import type { Box, Featured, Patched } from './types.js';
+import type { Featured, Patched } from './types.js';
+import { type Box, LATENT_CHANNELS, LATENT_FACTOR, UNET_ALIGN } from '../core/geometry.js';
 
 export interface DiftOptions {
   config: Pick<ScoreConfig, 'diftMode' | 'diftTimestep' | 'diftEnsemble' | 'seed' | 'condTemplate'>;
@@ -62,7 +61,7 @@ export function dift(model: DiffusionModel, opts: DiftOptions): OperatorFunction
     const contexts = await Promise.all(items.map((it) => model.textEmbedding(conditionalPrompt(opts.config, opts.labels[it.cls] ?? String(it.cls)))));
     if (opts.config.diftMode === 'shared') {
       const { width, height } = items[0]!.transform;
-      const { maps, dims } = await diftMaps(model, items.map((it, i) => ({ key: it.key, latent: it.latent, patch: -1, context: contexts[i]! })), height / 8, width / 8, opts);
+      const { maps, dims } = await diftMaps(model, items.map((it, i) => ({ key: it.key, latent: it.latent, patch: -1, context: contexts[i]! })), height / LATENT_FACTOR, width / LATENT_FACTOR, opts);
       const [c, dh, dw] = dims;
       return items.map((it, i) => ({ ...it, features: it.patches.map((p) => poolFeature(maps[i]!, c, dh, dw, p.box, width, height)) }));
     }
@@ -91,7 +90,7 @@ export function dift(model: DiffusionModel, opts: DiftOptions): OperatorFunction
       const z = await model.encodeImages(pixels, group.length, bh, bw);
       const lper = z.length / group.length;
       const jobs = group.map((cr, g) => ({ key: items[cr.item]!.key, latent: z.subarray(g * lper, (g + 1) * lper), patch: cr.patch, context: contexts[cr.item]! }));
-      const { maps, dims } = await diftMaps(model, jobs, bh / 8, bw / 8, opts);
+      const { maps, dims } = await diftMaps(model, jobs, bh / LATENT_FACTOR, bw / LATENT_FACTOR, opts);
       const [c, dh, dw] = dims;
       group.forEach((cr, g) => {
         features[cr.item]![cr.patch] = poolFeature(maps[g]!, c, dh, dw, [0, 0, bw, bh], bw, bh);

@@ -9,12 +9,11 @@ import type { OperatorFunction } from 'rxjs';
 import type { DiffusionModel } from '../models/diffusion.js';
 import { gaussianNoise } from '../models/noise.js';
 import { noisyLatent, timestepGrid } from '../models/schedule.js';
-import { conditionalPrompt, type ScoreConfig } from '../pipelines/scoreConfig.js';
+import { conditionalPrompt, type ScoreConfig } from '../core/config.js';
+import { LATENT_CHANNELS, latentSize } from '../core/geometry.js';
 import { mapOrdered } from './mapOrdered.js';
 import { accumulateScore, lossMapAt } from './math/lossMap.js';
 import type { Encoded, Scored } from './types.js';
-
-export const LATENT_CHANNELS = 4;
 
 export interface LossDiffOptions {
   config: Pick<ScoreConfig, 'timesteps' | 'tRange' | 'seed' | 'condTemplate' | 'uncondTemplate'>;
@@ -28,8 +27,7 @@ export function lossDiff(model: DiffusionModel, opts: LossDiffOptions): Operator
   return mapOrdered(async (items: Encoded[]) => {
     const n = items.length;
     const { width, height } = items[0]!.transform;
-    const h = height / 8;
-    const w = width / 8;
+    const { h, w } = latentSize(width, height);
     const per = LATENT_CHANNELS * h * w;
     const uncond = await model.textEmbedding(opts.config.uncondTemplate);
     const cond = await Promise.all(items.map((it) => model.textEmbedding(conditionalPrompt(opts.config, opts.labels[it.cls] ?? String(it.cls)))));

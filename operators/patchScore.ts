@@ -4,7 +4,8 @@
  * is its one patch, scored by the mean of D.
  */
 import { map, type OperatorFunction } from 'rxjs';
-import type { ScoreConfig } from '../pipelines/scoreConfig.js';
+import { LATENT_FACTOR, latentSize } from '../core/geometry.js';
+import type { ScoreConfig } from '../core/config.js';
 import { topPatches, toPixelBox } from './math/nms.js';
 import { poolScores } from './math/pooling.js';
 import { toOriginal } from './math/resizeTransform.js';
@@ -14,15 +15,14 @@ export type PatchScoreOptions = Pick<ScoreConfig, 'patchSize' | 'patchStride' | 
 
 export function scorePatches(item: Scored, opts: PatchScoreOptions): Patch[] {
   const { width, height } = item.transform;
-  const h = height / 8;
-  const w = width / 8;
+  const { h, w } = latentSize(width, height);
   if (opts.wholeImage) {
     let sum = 0;
     for (const v of item.scoreMap) sum += v;
     const box: Patch['box'] = [0, 0, width, height];
     return [{ box, boxOriginal: toOriginal(box, item.transform), score: sum / item.scoreMap.length }];
   }
-  const pooled = poolScores(item.scoreMap, h, w, opts.patchSize / 8, opts.patchStride / 8);
+  const pooled = poolScores(item.scoreMap, h, w, opts.patchSize / LATENT_FACTOR, opts.patchStride / LATENT_FACTOR);
   return topPatches(pooled, { count: opts.patchesPerImage, iou: opts.nmsIou }).map((cell) => {
     const box = toPixelBox(cell);
     return { box, boxOriginal: toOriginal(box, item.transform), score: cell.score };

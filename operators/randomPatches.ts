@@ -8,17 +8,18 @@
  * A random store has no score map: `scoreMap` is all zeros (of the latent size, as Scored requires).
  */
 import { map, type OperatorFunction } from 'rxjs';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { keyedUniform } from '../models/noise.js';
-import type { ScoreConfig } from '../pipelines/scoreConfig.js';
+import type { ScoreConfig } from '../core/config.js';
 import { toOriginal } from './math/resizeTransform.js';
-import type { Box, Encoded, Patch, Patched } from './types.js';
+import type { Encoded, Patch, Patched } from './types.js';
+import { LATENT_FACTOR, type Box } from '../core/geometry.js';
 
 /** Stream indices of the baselines: far from Stage I's (0..timesteps) and DIFT's (1e6 + ...), so no draw is shared. */
 export const RANDOM_PATCH_STREAM = 2_000_000;
 export const CLASSIFIER_CROP_STREAM = 3_000_000;
 
-const GRID = 8;
+const GRID = LATENT_FACTOR;
 /** Uniform whole number in [0, n). */
 export function randomInt(next: () => number, n: number): number {
   return Math.min(n - 1, Math.floor(next() * n));

@@ -4,7 +4,7 @@
  * passed over (they still count towards the limit per class), which is what makes a re-run resume.
  */
 import { Observable } from 'rxjs';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { readSamples, sampleClass, sampleImage, type ClassMap, type MemberInfo, type ShardSpec } from '../storage/webdataset/index.js';
 import { Flow } from './flow.js';
 import { skipEvent, type ErrorPolicy, type OnSkip } from './skips.js';

@@ -5,10 +5,10 @@
  */
 import type { OperatorFunction } from 'rxjs';
 import { type Classifier, type RgbImage, argmax, softmax } from '../models/classifier.js';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { murmur3x86_128 } from '../models/noise.js';
 import { mapOrdered } from './mapOrdered.js';
-import type { Box } from './types.js';
+import { type Box } from '../core/geometry.js';
 
 export interface FkdLabel {
   epoch: number;

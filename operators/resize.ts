@@ -4,7 +4,7 @@
  */
 import type { OperatorFunction } from 'rxjs';
 import sharp from 'sharp';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { DEFAULT_CONCURRENCY } from './decode.js';
 import { mapOrdered } from './mapOrdered.js';
 import { describeSample, reason, sampleErrors, type StageOptions } from './skips.js';

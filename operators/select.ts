@@ -3,7 +3,7 @@
  * (one cluster record, one range scan, one small lookup per selected sample's shard): no model runs.
  */
 import { map, type OperatorFunction } from 'rxjs';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import type { ClassPatch, ScoreStore } from '../storage/store/index.js';
 import { MOSAIC_MAX_IPC, patchesNeeded } from './math/mosaic.js';
 import { selectPatches, type Candidate } from './math/selection.js';

@@ -1,8 +1,8 @@
+import { type Box } from '../core/geometry.js';
 /**
  * What Stages II-IV pass around: ranked candidate patches, the selection for one budget, the
  * distilled images made from it, and the manifest written beside the distilled shards.
  */
-import type { Box } from './types.js';
 
 /** A stored candidate patch with its place in its class's clusters (Stage II). */
 export interface RankedPatch {

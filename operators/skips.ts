@@ -1,4 +1,4 @@
-import { DdpsError, isDdpsError } from '../models/errors.js';
+import { DdpsError, isDdpsError } from '../core/errors.js';
 import type { StageTimer } from '../models/stageTimer.js';
 import type { SampleRef } from './types.js';
 

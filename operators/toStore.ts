@@ -4,6 +4,7 @@
  * resumes by passing over what is stored.
  */
 import type { OperatorFunction } from 'rxjs';
+import { latentSize } from '../core/geometry.js';
 import type { ScoreStore } from '../storage/store/index.js';
 import { release } from './flow.js';
 import { mapOrdered } from './mapOrdered.js';
@@ -26,7 +27,7 @@ export function toRecord(it: Featured) {
     cls: it.cls,
     size: it.size,
     transform: it.transform,
-    scoreMap: { h: height / 8, w: width / 8, data: it.scoreMap },
+    scoreMap: { ...latentSize(width, height), data: it.scoreMap },
     patches: it.patches.map((p, j) => ({ ...p, feature: it.features[j]! })),
   };
 }

@@ -3,11 +3,8 @@
  * operator can be spliced in anywhere its input type is available.
  */
 
-import type { Box, ResizeTransform } from '../storage/store/types.js';
 import type { Ticket } from './flow.js';
-
-/** [x, y, width, height] in pixels; and how a resized image maps back to its original (resizeTransform.ts). */
-export type { Box, ResizeTransform };
+import { type Box, type ResizeTransform } from '../core/geometry.js';
 
 
 export interface SampleRef {

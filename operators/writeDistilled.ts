@@ -3,13 +3,13 @@
  * `<key>.json` (where every cell came from, in original pixels), then its place in the flow is freed.
  */
 import type { OperatorFunction } from 'rxjs';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import type { SampleToWrite, ShardWriter } from '../storage/webdataset/index.js';
 import type { RenderedImage } from './concat.js';
 import { release } from './flow.js';
 import { mapOrdered } from './mapOrdered.js';
 import type { DistilledImage } from './selectionTypes.js';
-import type { Box } from './types.js';
+import { type Box } from '../core/geometry.js';
 
 export interface ProvenanceOptions {
   ipc: number;

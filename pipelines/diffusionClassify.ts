@@ -16,7 +16,7 @@ import type { ErrorPolicy, SkipEvent } from '../operators/skips.js';
 import type { ClassMap, MemberInfo, ShardSpec } from '../storage/webdataset/index.js';
 import { unbatch } from '../operators/batch.js';
 import { defaultWindow, preparedBatches } from './score.js';
-import type { ScoreConfig } from './scoreConfig.js';
+import type { ScoreConfig } from '../core/config.js';
 
 export interface ClassifyOptions {
   shards: ShardSpec;

@@ -4,7 +4,7 @@
  * IPC. No diffusion model runs here.
  */
 import { join } from 'node:path';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { mosaicFor, type MosaicMode } from '../operators/math/mosaic.js';
 import type { DistillManifest } from '../operators/selectionTypes.js';
 import { ScoreStore } from '../storage/store/index.js';

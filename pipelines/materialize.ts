@@ -9,7 +9,7 @@
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { from, ignoreElements, lastValueFrom } from 'rxjs';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { cellSize, concat } from '../operators/concat.js';
 import { DEFAULT_CONCURRENCY } from '../operators/decode.js';
 import { Flow } from '../operators/flow.js';

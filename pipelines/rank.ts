@@ -4,7 +4,7 @@
  * touching the old ones (re-clustering a class from scratch only when it has grown a lot).
  */
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { cluster, clusterClass, clusterInfo, loadClassFeatures, type ClusterOptions, type ClusterSummary } from '../operators/cluster.js';
 import { squaredDistance } from '../operators/math/kmeans.js';
 import { rankClass, type Assigned } from '../operators/math/ranking.js';

@@ -12,7 +12,7 @@ import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { concatMap, lastValueFrom, Observable } from 'rxjs';
 import type { Classifier } from '../models/classifier.js';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { Flow, release, type Ticket } from '../operators/flow.js';
 import { mapOrdered } from '../operators/mapOrdered.js';

@@ -13,14 +13,15 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
-import { DdpsError, isDdpsError } from '../models/errors.js';
+import { DdpsError, isDdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { colormap, overlayScoreMap, strokeBox, VIRIDIS, type Raster, type Rgb } from '../operators/math/heatmap.js';
 import type { DistillManifest, ManifestClass } from '../operators/selectionTypes.js';
 import type { CellProvenance, Provenance } from '../operators/writeDistilled.js';
 import type { Decoded } from '../operators/types.js';
-import { ScoreStore, type Box, type ClassCounts, type ClassPatch, type RunLog, type SkippedRecord } from '../storage/store/index.js';
+import { ScoreStore, type ClassCounts, type ClassPatch, type RunLog, type SkippedRecord } from '../storage/store/index.js';
 import { readSamples, sampleClass, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
+import { type Box } from '../core/geometry.js';
 
 export interface ReportOptions {
   store: string;

@@ -7,7 +7,7 @@
  * threads (PackPool) while this thread decodes, batches and writes; a re-run passes over stored samples.
  */
 import { concat, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from '../core/errors.js';
 import { classifierScore, type CropClassifier } from '../operators/classifierScore.js';
 import { randomPatches } from '../operators/randomPatches.js';
 import type { DiffusionModel } from '../models/diffusion.js';
@@ -21,13 +21,13 @@ import { Flow, release } from '../operators/flow.js';
 import { lossDiff } from '../operators/lossDiff.js';
 import { scorePatches } from '../operators/patchScore.js';
 import { readShards } from '../operators/readShards.js';
-import { UNET_ALIGN } from '../operators/math/resizeTransform.js';
 import { resize } from '../operators/resize.js';
 import { skipEvent, type ErrorPolicy, type SkipEvent } from '../operators/skips.js';
 import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.js';
 import { toStore, type StoredSummary } from '../operators/toStore.js';
 import type { Encoded, Patched, Prepared, SampleRef } from '../operators/types.js';
-import type { ScoreConfig } from './scoreConfig.js';
+import type { ScoreConfig } from '../core/config.js';
+import { UNET_ALIGN } from '../core/geometry.js';
 
 export interface ScoreRunOptions {
   shards: ShardSpec;

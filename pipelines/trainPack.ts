@@ -9,8 +9,8 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { conditionalPrompt, DEFAULT_SCORE_CONFIG } from './scoreConfig.js';
-import { DdpsError } from '../models/errors.js';
+import { conditionalPrompt, DEFAULT_SCORE_CONFIG } from '../core/config.js';
+import { DdpsError } from '../core/errors.js';
 import { Pack } from '../models/pack.js';
 import { runPython } from '../models/python.js';
 import { ClipTokenizer } from '../models/tokenizer.js';

@@ -5,7 +5,7 @@
 import { rmSync } from 'node:fs';
 import { PackPool } from '../models/packPool.js';
 import { runScore } from '../pipelines/score.js';
-import { resolveScoreConfig, type ScoreConfig } from '../pipelines/scoreConfig.js';
+import { resolveScoreConfig, type ScoreConfig } from '../core/config.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { expandShards, loadClassMap } from '../storage/webdataset/index.js';
 

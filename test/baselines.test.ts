@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { from, lastValueFrom, toArray, type OperatorFunction } from 'rxjs';
 import sharp from 'sharp';
 import { Classifier, softmax } from '../models/classifier.js';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { StageTimer } from '../models/stageTimer.js';
 import { bestCrops, classifierScore, cropBoxes, cropRgb, logSoftmaxAt } from '../operators/classifierScore.js';
 import { decodeImage } from '../operators/decode.js';
@@ -12,10 +12,11 @@ import { planResize, toOriginal } from '../operators/math/resizeTransform.js';
 import { keyedUniform } from '../models/noise.js';
 import { CLASSIFIER_CROP_STREAM, gridPositions, RANDOM_PATCH_STREAM, randomPatches } from '../operators/randomPatches.js';
 import { resizeImage, toNchw } from '../operators/resize.js';
-import type { Box, Encoded, Patched, ResizeTransform } from '../operators/types.js';
+import type { Encoded, Patched } from '../operators/types.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
 import { DATA } from './helpers/paths.js';
 import { CIFAR_CONFIG, CIFAR_TEACHER } from './helpers/teachers.js';
+import { type Box, type ResizeTransform } from '../core/geometry.js';
 
 
 /** An Encoded item with the given pixels (the baselines never read the latent). */

@@ -2,7 +2,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { from, lastValueFrom, take, tap, throwError, toArray } from 'rxjs';
 import sharp, { type Sharp } from 'sharp';
-import { DdpsError, isDdpsError } from '../models/errors.js';
+import { DdpsError, isDdpsError } from '../core/errors.js';
 import { decode, decodeImage } from '../operators/decode.js';
 import { mapOrdered } from '../operators/mapOrdered.js';
 import type { Decoded, SampleRef } from '../operators/types.js';

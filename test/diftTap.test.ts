@@ -2,7 +2,7 @@ import test from 'ava';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { GraphBuilder } from '../models/onnx/builder.js';
 import { addDiftOutput, findDiftTensor } from '../models/onnx/diftTap.js';
 import { fieldString, readFields, type Field } from '../models/onnx/proto.js';

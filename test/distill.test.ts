@@ -4,7 +4,7 @@ import { Pack } from '../models/pack.js';
 import { sessionsCreated } from '../models/runtime.js';
 import { selectBudgets } from '../pipelines/distill.js';
 import { runScore } from '../pipelines/score.js';
-import { resolveScoreConfig } from '../pipelines/scoreConfig.js';
+import { resolveScoreConfig } from '../core/config.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { loadClassMap, readSamples } from '../storage/webdataset/index.js';
 import { tempDir } from './helpers/paths.js';

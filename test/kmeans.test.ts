@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { assign, kmeans, kmeansPlusPlus, nearestCentroid, squaredDistance } from '../operators/math/kmeans.js';
 import { seededRandom } from '../models/noise.js';
 

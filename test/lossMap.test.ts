@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { accumulateScore, lossMap, lossMapAt } from '../operators/math/lossMap.js';
 
 // 2 channels x 1 x 3 cells. Differences ch0 = 1, 2, -2 and ch1 = 1, -2, 3, so the

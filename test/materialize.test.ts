@@ -3,11 +3,11 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import type { ClassSelection, DistillManifest, RankedPatch } from '../operators/selectionTypes.js';
-import type { Box } from '../operators/types.js';
 import { type MaterializeOptions, materialize } from '../pipelines/materialize.js';
 import { ShardWriter, type WdsSample, readSamples } from '../storage/webdataset/index.js';
+import { type Box } from '../core/geometry.js';
 
 type Rgb = [number, number, number];
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { cellIndices, distilledKey, layoutImages, mosaicFor, patchesNeeded, type MosaicMode } from '../operators/math/mosaic.js';
 import type { ClassSelection, RankedPatch } from '../operators/selectionTypes.js';
 

@@ -1,9 +1,9 @@
 import test from 'ava';
-import { isDdpsError } from '../models/errors.js';
-import type { Box } from '../operators/types.js';
+import { isDdpsError } from '../core/errors.js';
 import { iou, toPixelBox, topPatches, type CellBox } from '../operators/math/nms.js';
 import { poolScores, type PooledScores } from '../operators/math/pooling.js';
 import { seededRandom } from '../models/noise.js';
+import { type Box } from '../core/geometry.js';
 
 
 function grid(scores: number[], rows: number, cols: number, window: number, stride = 1): PooledScores {

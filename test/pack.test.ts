@@ -1,13 +1,13 @@
 import test from 'ava';
 import { existsSync, writeFileSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { Pack } from '../models/pack.js';
 import { gaussianNoise } from '../models/noise.js';
 import { noisyLatent } from '../models/schedule.js';
-import { TOY_CLASSES } from '../models/toy/classes.js';
-import { drawToyImage } from '../models/toy/toyData.js';
-import { buildToyPack, type ToyPackOptions } from '../models/toy/toyPack.js';
+import { TOY_CLASSES } from '../toy/classes.js';
+import { drawToyImage } from '../toy/toyData.js';
+import { buildToyPack, type ToyPackOptions } from '../toy/toyPack.js';
 import { GraphBuilder } from '../models/onnx/builder.js';
 import { TINY_SD, tempDir } from './helpers/paths.js';
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { poolScores } from '../operators/math/pooling.js';
 import { seededRandom } from '../models/noise.js';
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { findPython, runPython } from '../models/python.js';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 
 test.serial('a DDPS_PYTHON without torch is refused with install advice naming it', (t) => {
   const saved = process.env.DDPS_PYTHON;

@@ -2,7 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { cluster, clusterFeatures, loadClassFeatures } from '../operators/cluster.js';
 import { assign } from '../operators/math/kmeans.js';
 import { compareByScore, rankClass } from '../operators/math/ranking.js';

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Classifier, argmax, softmax } from '../models/classifier.js';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { CROP_RATIO, cropRgb, cropUniforms, randomResizedCrop, roundHalfEven, type SoftLabel } from '../operators/relabel.js';
 import { relabel } from '../pipelines/relabel.js';

@@ -1,13 +1,14 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { type DdpsError, isDdpsError } from '../models/errors.js';
+import { type DdpsError, isDdpsError } from '../core/errors.js';
 import { decode } from '../operators/decode.js';
 import { planResize, planWholeImage, scaledSize, toOriginal, toResized } from '../operators/math/resizeTransform.js';
 import { resize, resizeImage } from '../operators/resize.js';
-import type { Box, Decoded, Prepared, SampleRef } from '../operators/types.js';
+import type { Decoded, Prepared, SampleRef } from '../operators/types.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
 import { DATA } from './helpers/paths.js';
+import { type Box } from '../core/geometry.js';
 
 type Rgb = readonly [number, number, number];
 

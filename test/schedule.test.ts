@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdtemp, mkdir, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { alphasCumprod, loadSchedule, noisyLatent, timestepGrid } from '../models/schedule.js';
 import { TINY_SD } from './helpers/paths.js';
 

@@ -2,12 +2,12 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { readFileSync, truncateSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { Pack } from '../models/pack.js';
 import { PackPool } from '../models/packPool.js';
 import { iou } from '../operators/math/nms.js';
 import { runScore, type ScoreSummary } from '../pipelines/score.js';
-import { resolveScoreConfig, type ScoreConfig } from '../pipelines/scoreConfig.js';
+import { resolveScoreConfig, type ScoreConfig } from '../core/config.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { loadClassMap, readSamples, ShardWriter } from '../storage/webdataset/index.js';
 import type { DiffusionModel } from '../models/diffusion.js';
@@ -112,7 +112,7 @@ function runCli(args: string[]): { done: Promise<string>; kill: () => void } {
 test('resume: a run killed mid-shard and restarted ends with the same store as an uninterrupted run', async (t) => {
   const world = await toyWorld();
   const data = tempDir('ddps-big-');
-  const { ensureToyWorld } = await import('../models/toy/index.js');
+  const { ensureToyWorld } = await import('../toy/index.js');
   const big = await ensureToyWorld({ dir: data, perClass: 60, shards: 3 });
   const common = ['score', '--shards', big.shards.join('::'), '--model', world.pack, '--image-size', '128', '--patch-size', '56', '--timesteps', '4', '--quiet', '--batch-size', '2'];
   const full = tempDir('ddps-full-');

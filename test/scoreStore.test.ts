@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { ScoreStore, type ClassClusters, type SampleRecord } from '../storage/store/index.js';
 import { canonicalJson, jsonDiff } from '../storage/store/meta.js';
 import { decodeFloat32, decodePatch, decodePatchKey, encodeFloat32, encodePatch, patchKey } from '../storage/store/schema.js';

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { selectPatches, type Candidate } from '../operators/math/selection.js';
 
 /** Candidate named `<cluster>.<rank>` (or `name`), patch index 0. */

@@ -2,7 +2,7 @@ import test from 'ava';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { BYTE_TO_CHAR, ClipTokenizer } from '../models/tokenizer.js';
 import { TINY_SD } from './helpers/paths.js';
 

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import * as tar from 'tar-stream';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { loadClassMap } from '../storage/webdataset/classes.js';
-import { TOY_CLASSES, TOY_NEUTRAL_RGB } from '../models/toy/classes.js';
-import { maskBounds, shapeContains, shapeMask } from '../models/toy/draw.js';
-import { type ToyImage, drawToyImage, toySampleKey, toySplitSeed, writeToyDataset } from '../models/toy/toyData.js';
+import { TOY_CLASSES, TOY_NEUTRAL_RGB } from '../toy/classes.js';
+import { maskBounds, shapeContains, shapeMask } from '../toy/draw.js';
+import { type ToyImage, drawToyImage, toySampleKey, toySplitSeed, writeToyDataset } from '../toy/toyData.js';
 
 const GREY = TOY_NEUTRAL_RGB;
 

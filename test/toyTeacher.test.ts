@@ -1,8 +1,8 @@
 import test from 'ava';
 import { Classifier, argmax, loadTeacherConfig } from '../models/classifier.js';
-import { TOY_CLASSES } from '../models/toy/classes.js';
-import { drawToyImage } from '../models/toy/toyData.js';
-import { buildToyTeacher } from '../models/toy/toyTeacher.js';
+import { TOY_CLASSES } from '../toy/classes.js';
+import { drawToyImage } from '../toy/toyData.js';
+import { buildToyTeacher } from '../toy/toyTeacher.js';
 import { tempDir } from './helpers/paths.js';
 
 test('the toy teacher names the object of toy images', async (t) => {

@@ -7,7 +7,7 @@ import { noisyLatent } from '../models/schedule.js';
 import { Flow } from '../operators/flow.js';
 import { StageTimer } from '../models/stageTimer.js';
 import { preparedBatches } from '../pipelines/score.js';
-import { resolveScoreConfig } from '../pipelines/scoreConfig.js';
+import { resolveScoreConfig } from '../core/config.js';
 import { trainPack, type PackTrainingSizes } from '../pipelines/trainPack.js';
 import { loadClassMap } from '../storage/webdataset/index.js';
 import { DATA, tempDir, testNeeding } from './helpers/paths.js';

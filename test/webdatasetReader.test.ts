@@ -9,7 +9,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { createGzip } from 'node:zlib';
 import * as tar from 'tar-stream';
-import { type DdpsError, isDdpsError } from '../models/errors.js';
+import { type DdpsError, isDdpsError } from '../core/errors.js';
 import {
   type ReadOptions,
   type SkipInfo,

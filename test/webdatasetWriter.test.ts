@@ -3,7 +3,7 @@ import { access, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { isDdpsError } from '../models/errors.js';
+import { isDdpsError } from '../core/errors.js';
 import { type SampleToWrite, ShardWriter, type WdsSample, formatShardName, readSamples } from '../storage/webdataset/index.js';
 import { sampleMembers, tarMemberBytes } from '../storage/webdataset/writer.js';
 

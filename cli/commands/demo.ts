@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path';
 import { Classifier, loadTeacherConfig } from '../../models/classifier.js';
-import { ensureToyWorld } from '../../models/toy/index.js';
+import { ensureToyWorld } from '../../toy/index.js';
 import { selectBudgets } from '../../pipelines/distill.js';
 import { relabel } from '../../pipelines/relabel.js';
 import { writeReport } from '../../pipelines/report.js';

@@ -1,4 +1,4 @@
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { ScoreStore } from '../../storage/store/index.js';
 import { flag, required, str } from '../args.js';
 import type { Command } from '../command.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { Classifier, loadTeacherConfig } from '../../models/classifier.js';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { parseProviders } from '../../models/runtime.js';
 import { relabel as runRelabel } from '../../pipelines/relabel.js';
 import { loadClassMap } from '../../storage/webdataset/index.js';

@@ -1,4 +1,4 @@
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import type { MosaicMode } from '../../operators/math/mosaic.js';
 import { parseClasses, selectBudgets, type BudgetsOptions, type BudgetsResult } from '../../pipelines/distill.js';
 import { ScoreStore } from '../../storage/store/index.js';

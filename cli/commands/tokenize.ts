@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { ClipTokenizer } from '../../models/tokenizer.js';
 import { required, str } from '../args.js';
 import type { Command } from '../command.js';

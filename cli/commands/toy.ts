@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ensureToyWorld } from '../../models/toy/index.js';
+import { ensureToyWorld } from '../../toy/index.js';
 import { flag, num, str } from '../args.js';
 import type { Command } from '../command.js';
 

@@ -10,7 +10,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DdpsError } from '../errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { Writer } from './proto.js';
 
 export type ElemType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool' | 'uint8' | 'int8';

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { DdpsError } from '../errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { DATA_TYPE, elemTypeOf, type ElemType } from './builder.js';
 import { fieldBytes, fieldInt, fieldString, readFields, Writer, type Field } from './proto.js';
 

@@ -6,7 +6,7 @@
  * The Reader yields fields as views into the input with their byte ranges, so a caller can splice a
  * message (replace one field, append new ones) without decoding or re-encoding the rest.
  */
-import { DdpsError } from '../errors.js';
+import { DdpsError } from '../../core/errors.js';
 
 export const WireType = { Varint: 0, I64: 1, Len: 2, I32: 5 } as const;
 export type WireType = (typeof WireType)[keyof typeof WireType];

@@ -1,4 +1,4 @@
-import type { Box } from '../types.js';
+import { type Box } from '../../core/geometry.js';
 
 /** The [x, y, w, h] window of a 3 x height x width NCHW image (the box must lie inside it). */
 export function cropPixels(pixels: Float32Array, width: number, height: number, box: Box, out = new Float32Array(3 * box[2] * box[3])): Float32Array {

@@ -2,8 +2,8 @@
  * DIFT feature of a patch (METHOD.md Stage II): the UNet up_blocks.1 map, averaged over the cells
  * a patch covers, L2-normalised.
  */
-import { DdpsError } from '../../models/errors.js';
-import type { Box } from '../types.js';
+import { DdpsError } from '../../core/errors.js';
+import { type Box } from '../../core/geometry.js';
 
 /** Half-open cell ranges [x0, x1) x [y0, y1) of a feature map. */
 export interface CellRange {

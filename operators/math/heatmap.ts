@@ -1,9 +1,9 @@
+import { type Box, type ResizeTransform } from '../../core/geometry.js';
 /**
  * The report's score-map pictures: a colour map, min-max normalisation, and the score map D (latent
  * resolution, resized frame) laid over a picture of the original image through the stored resize
  * transform. Pure functions on raw HxWx3 bytes.
  */
-import type { Box, ResizeTransform } from '../types.js';
 
 export type Rgb = readonly [number, number, number];
 

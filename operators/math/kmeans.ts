@@ -8,7 +8,7 @@
  * Points are n x dim row-major Float32Arrays; distances are Euclidean, accumulated in float64.
  */
 import { kmeans as lloyd } from 'ml-kmeans';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { seededRandom } from '../../models/noise.js';
 
 /** Squared Euclidean distance between row `i` of `a` and row `j` of `b` (both `dim` wide). */

@@ -2,7 +2,7 @@
  * Stage I loss maps and the score map D = (1/K) sum_k (L_u,k - L_c,k) (METHOD.md).
  * Tensors are NCHW float32; a map is h x w, row-major.
  */
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 
 function checkDims(c: number, h: number, w: number): void {
   for (const [name, v] of [['c', c], ['h', h], ['w', w]] as const) {

@@ -17,7 +17,7 @@
  * A class with no patch gets no image. Patches beyond what the layout needs are not used.
  */
 import type { ClassSelection, DistilledImage } from '../selectionTypes.js';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 
 /** `--mosaic`: auto picks by IPC and the kind of store. */
 export type MosaicMode = 'auto' | 'on' | 'off';

@@ -2,9 +2,9 @@
  * The candidate patches of an image: its best pooled windows, with greedy non-maximum suppression
  * (METHOD.md Stage I, `patchesPerImage`).
  */
-import { DdpsError } from '../../models/errors.js';
-import type { Box } from '../types.js';
+import { DdpsError } from '../../core/errors.js';
 import type { PooledScores } from './pooling.js';
+import { LATENT_FACTOR, type Box } from '../../core/geometry.js';
 
 /** A window in latent cells: top-left cell (row, col), extent height x width. */
 export interface CellBox {
@@ -31,7 +31,7 @@ export function iou(a: Box, b: Box): number {
 }
 
 /** Cells to pixels: the latent is 1/8 of the image side. */
-export function toPixelBox(b: CellBox, cellSize = 8): Box {
+export function toPixelBox(b: CellBox, cellSize = LATENT_FACTOR): Box {
   return [b.col * cellSize, b.row * cellSize, b.width * cellSize, b.height * cellSize];
 }
 

@@ -1,7 +1,7 @@
 /**
  * Patch scores: average pooling of the score map D over k x k cell windows (METHOD.md Stage I).
  */
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 
 /** Window means on a rows x cols grid; the geometry travels with the scores so NMS can't disagree. */
 export interface PooledScores {

@@ -7,18 +7,9 @@
  * 0.68267). The transform records both (`scaleY` only when it differs from `scale`), which makes box
  * mapping exact to the resampler's pixel grid and keeps a mapped box inside the original image.
  */
-import { DdpsError } from '../../models/errors.js';
-import type { Box, ResizeTransform } from '../types.js';
+import { DdpsError } from '../../core/errors.js';
+import { LATENT_FACTOR, type Box, type ResizeTransform } from '../../core/geometry.js';
 
-/** The latent grid is 1/8 of the image side, so resized sides are multiples of this. */
-export const LATENT_FACTOR = 8;
-
-/**
- * What an exported SD UNet needs: its three downsamplers halve the latent three times and the
- * upsamplers double it back by a fixed factor, so a latent side that is not a multiple of 8 (an image
- * side that is not a multiple of 64) fails at the skip connections. Images are trimmed to this.
- */
-export const UNET_ALIGN = 64;
 
 /** Slack for floating-point noise when rounding mapped coordinates outward. */
 const EPS = 1e-6;

@@ -3,7 +3,7 @@
  * the q = floor(P / N) best of each of the top N clusters, then the highest-scoring unused patches
  * until P are chosen.
  */
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { compareByScore, comparePatchIds, type PatchId } from './ranking.js';
 
 export interface Candidate extends PatchId {

@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import hnswlib, { type BruteforceSearch } from 'hnswlib-node';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import type { ClassClusters } from './types.js';
 
 type Centroids = ClassClusters['centroids'];

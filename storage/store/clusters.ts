@@ -1,5 +1,5 @@
 /** Per-class k-means clusters and ranks (Stage II): one record per class, centroids as raw float32. */
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import type { StoreDbs } from './open.js';
 import { classKey, decodeFloat32, encodeFloat32, type StoredClusters } from './schema.js';
 import type { ClassClusters } from './types.js';

@@ -3,7 +3,7 @@
  * to take samples scored another way unless the caller allows mixing, and then remembers each
  * other identity it let in (`mixed`) so that inspection can say the store is mixed.
  */
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import type { StoreDbs } from './open.js';
 import { metaKey, SCHEMA_VERSION } from './schema.js';
 import type { JsonObject, PackIdentity } from './types.js';

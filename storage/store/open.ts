@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { DB_ENCODINGS, MAX_DBS, type DbName, type DbValues } from './schema.js';
 
 export type StoreDbs = { readonly root: RootDatabase; readonly dir: string } & {

@@ -5,7 +5,7 @@
  * its patches and counters instead of adding to them, and scoring a sample clears its skip record
  * (and the other way round).
  */
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import type { StoreDbs } from './open.js';
 import {
   checkClass,
@@ -24,7 +24,8 @@ import {
   skipKey,
   type StoredSample,
 } from './schema.js';
-import type { ClassCounts, ResizeTransform, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
+import type { ClassCounts, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
+import { type ResizeTransform } from '../../core/geometry.js';
 
 function bad(key: string, what: string): never {
   throw new DdpsError('BAD_ARGUMENT', `score store: sample ${key}: ${what}`, { sample: key });

@@ -25,8 +25,9 @@
  * the wrong contents): bit-exact, NaN payloads and -0 included. Typed arrays use the host's byte
  * order; open.ts refuses big-endian hosts so that the files are little-endian everywhere.
  */
-import { DdpsError } from '../../models/errors.js';
-import type { ClassCounts, ClusterMember, JsonObject, ResizeTransform } from './types.js';
+import { DdpsError } from '../../core/errors.js';
+import type { ClassCounts, ClusterMember, JsonObject } from './types.js';
+import { type ResizeTransform } from '../../core/geometry.js';
 
 export const SCHEMA_VERSION = 1;
 

@@ -3,7 +3,7 @@
  * and resumable: a sample is one transaction, a re-run asks `has(key)` and skips what is stored, and
  * an interrupted run (kill -9 included) finds every committed sample complete and nothing partial.
  */
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import { getClassClusters, putClassClusters } from './clusters.js';
 import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, type RunIdentity, type StoreIdentity } from './meta.js';
 import { openEnvironment, type StoreDbs } from './open.js';

@@ -1,7 +1,5 @@
 /** What goes in and comes out of the score store. Plain data: the encodings live in schema.ts. */
-
-/** [x, y, width, height] in pixels. */
-export type Box = [number, number, number, number];
+import type { Box, ResizeTransform } from '../../core/geometry.js';
 
 /** A JSON object, as the store hands configurations back. */
 export type JsonObject = { [k: string]: unknown };
@@ -11,19 +9,6 @@ export interface PackIdentity {
   name: string;
   digest: string;
   [k: string]: unknown;
-}
-
-/**
- * Resized = original scaled by `scale` (`scaleY` vertically when the aspect ratio was not kept), then
- * the width x height window at (offsetX, offsetY).
- */
-export interface ResizeTransform {
-  scale: number;
-  scaleY?: number;
-  offsetX: number;
-  offsetY: number;
-  width: number;
-  height: number;
 }
 
 /** Row-major h x w float32 map (the loss difference D at latent resolution). */

@@ -3,7 +3,7 @@
  * (`{"classes": [{"index": 0, "name": "tench", ...}]}`) or from a plain array of names.
  */
 import { readFile } from 'node:fs/promises';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 
 export interface ClassEntry {
   index: number;

@@ -1,7 +1,7 @@
 /**
  * A WebDataset sample and the two questions every pipeline asks of one: which image, which class.
  */
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 import type { ClassMap } from './classes.js';
 
 /**

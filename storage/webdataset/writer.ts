@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import * as tar from 'tar-stream';
-import { DdpsError } from '../../models/errors.js';
+import { DdpsError } from '../../core/errors.js';
 
 export interface ShardWriterOptions {
   /** Samples per shard (webdataset's default 100000). */

@@ -1,5 +1,5 @@
 /** One small toy world per test process, built on first use into a temp folder. */
-import { ensureToyWorld, type ToyWorld } from '../../models/toy/index.js';
+import { ensureToyWorld, type ToyWorld } from '../../toy/index.js';
 import { tempDir } from './paths.js';
 
 let world: Promise<ToyWorld> | undefined;

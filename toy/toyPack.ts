@@ -10,11 +10,11 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GraphBuilder } from '../onnx/builder.js';
-import { alphasCumprod, type SchedulerConfig } from '../schedule.js';
-import { ClipTokenizer } from '../tokenizer.js';
+import { GraphBuilder } from '../models/onnx/builder.js';
+import { alphasCumprod, type SchedulerConfig } from '../models/schedule.js';
+import { ClipTokenizer } from '../models/tokenizer.js';
 import { TOY_CLASSES, TOY_NEUTRAL_RGB, toUnit, type ToyClass } from './classes.js';
-import { writeVocabulary } from '../vocabulary.js';
+import { writeVocabulary } from '../models/vocabulary.js';
 
 export interface ToyPackOptions {
   classes?: readonly ToyClass[];

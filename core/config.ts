@@ -3,7 +3,7 @@
  * stored is here and is recorded in the store; batch size and workers are not (they must not change
  * the result).
  */
-import { DdpsError } from '../models/errors.js';
+import { DdpsError } from './errors.js';
 
 export type DiftMode = 'crop' | 'shared';
 

@@ -4,6 +4,7 @@
  * Pixels are sampled at their centres (x + 0.5, y + 0.5), and everything is clipped to the image.
  */
 import type { ToyShape } from './classes.js';
+import type { Box } from '../core/geometry.js';
 
 export type Rgb = readonly [number, number, number];
 
@@ -13,9 +14,6 @@ export interface RgbImage {
   width: number;
   height: number;
 }
-
-/** Bounding box [x, y, w, h] in pixels. */
-export type Box = [number, number, number, number];
 
 // Exact pixel-centre samples can land on a shape's edge (e.g. a diamond's vertex); without the
 // tolerance floating-point rounding decides whether such a pixel is painted.

@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GraphBuilder } from '../onnx/builder.js';
+import { GraphBuilder } from '../models/onnx/builder.js';
 import { TOY_CLASSES, type ToyClass } from './classes.js';
 
 /** Logit scale: sharp enough that a clear object gives a confident label, soft enough to show T. */

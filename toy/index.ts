@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { defaultCacheDir } from '../pack.js';
+import { defaultCacheDir } from '../models/pack.js';
 import { buildToyPack } from './toyPack.js';
 import { buildToyTeacher } from './toyTeacher.js';
 import { writeToyDataset } from './toyData.js';

@@ -7,10 +7,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { DdpsError } from '../errors.js';
-import { ShardWriter } from '../../storage/webdataset/writer.js';
+import { DdpsError } from '../core/errors.js';
+import { ShardWriter } from '../storage/webdataset/writer.js';
 import { TOY_CLASSES, TOY_NEUTRAL_RGB, type ToyClass } from './classes.js';
-import { type Box, type Rgb, type RgbImage, clampAround, fillEllipse, fillImage, drawLine, maskBounds, shapeMask } from './draw.js';
+import type { Box } from '../core/geometry.js';
+import { type Rgb, type RgbImage, clampAround, fillEllipse, fillImage, drawLine, maskBounds, shapeMask } from './draw.js';
 
 /** Every background pixel lies within this distance of TOY_NEUTRAL_RGB in each channel. */
 export const TOY_CLUTTER_RADIUS = 35;
