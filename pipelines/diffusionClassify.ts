@@ -7,29 +7,16 @@
  *   preparedBatches -> encodeLatent -> classLosses -> argmin
  */
 import { lastValueFrom, tap } from 'rxjs';
-import type { DiffusionModel } from '../models/diffusion.js';
 import { mergeReports, StageTimer } from '../models/stageTimer.js';
 import { argmin, classLosses } from '../operators/classLosses.js';
 import { encodeLatent } from '../operators/encodeLatent.js';
 import { Flow, release } from '../operators/flow.js';
-import type { ErrorPolicy, SkipEvent } from '../operators/skips.js';
-import type { ClassMap, MemberInfo, ShardSpec } from '../storage/webdataset/index.js';
+import type { SkipEvent } from '../operators/skips.js';
 import { unbatch } from '../operators/batch.js';
-import { defaultWindow, preparedBatches } from './score.js';
-import type { ScoreConfig } from '../core/config.js';
+import { defaultWindow, preparedBatches, type ScoreRunOptions } from './score.js';
 
-export interface ClassifyOptions {
-  shards: ShardSpec;
-  model: DiffusionModel;
-  /** Resolved scoring configuration: image preparation, timesteps, t-range, seed and prompt templates. */
-  config: ScoreConfig;
-  labels: readonly string[];
-  classMap?: ClassMap;
-  batchSize?: number;
-  concurrency?: number;
-  onError?: ErrorPolicy;
-  onSkip?: (e: SkipEvent) => void;
-  onMember?: (info: MemberInfo) => void;
+export interface ClassifyOptions
+  extends Pick<ScoreRunOptions, 'shards' | 'model' | 'config' | 'labels' | 'classMap' | 'batchSize' | 'concurrency' | 'onError' | 'onSkip' | 'onMember'> {
   onSample?: (s: ClassifiedSample) => void;
 }
 

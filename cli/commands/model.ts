@@ -1,10 +1,8 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DdpsError } from '../../core/errors.js';
 import { Pack, diftUnetPath, ensureDiftUnet, resolveLayout, packDigest } from '../../models/pack.js';
-import { PackPool } from '../../models/packPool.js';
-import { parseProviders } from '../../models/runtime.js';
 import { runDiffusionClassifier, type ClassifySummary } from '../../pipelines/diffusionClassify.js';
 import type { TensorInfo } from '../../models/runtime.js';
 import { trainPack } from '../../pipelines/trainPack.js';
@@ -12,7 +10,7 @@ import { expandShards } from '../../storage/webdataset/index.js';
 import { flag, num, required, str } from '../args.js';
 import type { Command } from '../command.js';
 import { formatDuration, Progress } from '../progress.js';
-import { findClassMap, SCORE_OPTIONS, scoreConfigFrom } from './score.js';
+import { executionFrom, findClassMap, openPool, SCORE_OPTIONS, scoreConfigFrom, shardBytes } from './score.js';
 
 function fmt(t: TensorInfo): string {
   return `${t.name}: ${t.dtype} [${(t.shape ?? ['?']).join(', ')}]`;
@@ -202,15 +200,11 @@ export const modelClassify: Command = {
     const packDir = required(args, 'model', 'model classify');
     const config = scoreConfigFrom(args);
     const classMap = await findClassMap(str(args, 'classes'), shards);
-    const policy = str(args, 'on-error') ?? 'skip';
-    if (policy !== 'skip' && policy !== 'fail') throw new DdpsError('BAD_ARGUMENT', `--on-error must be skip or fail, got '${policy}'`);
-    const workers = num(args, 'workers', { integer: true, min: 1 }) ?? 1;
-    const threads = num(args, 'threads', { integer: true, min: 1 }) ?? Math.max(1, Math.floor(availableParallelism() / workers));
-    const providers = str(args, 'providers');
-    const model = await PackPool.open(packDir, { workers, intraOpThreads: threads, ...(providers ? { providers: parseProviders(providers) } : {}) });
+    const { policy, workers } = executionFrom(args);
+    const model = await openPool(packDir, args, false);
     const progress = new Progress('model classify', process.stderr, flag(args, 'quiet'));
-    const totalBytes = shards.reduce((a, s) => a + statSync(s).size, 0);
-    let bytesRead = 0;
+    const bytes = shardBytes(shards);
+    let fraction = 0;
     let done = 0;
     let correct = 0;
     let summary: ClassifySummary;
@@ -225,12 +219,12 @@ export const modelClassify: Command = {
         concurrency: workers,
         onError: policy,
         onMember: (m) => {
-          bytesRead += m.size + 512;
+          fraction = bytes.read(m);
         },
         onSample: (s) => {
           done++;
           if (s.predicted === s.cls) correct++;
-          progress.update({ done, skipped: 0, fraction: Math.min(1, bytesRead / Math.max(1, totalBytes)), note: `top-1 ${((100 * correct) / done).toFixed(1)} %` });
+          progress.update({ done, skipped: 0, fraction, note: `top-1 ${((100 * correct) / done).toFixed(1)} %` });
         },
       });
     } finally {

@@ -106,22 +106,48 @@ export interface ScoreCliResult {
   classMap: ClassMap;
 }
 
+/** --on-error, --workers, --threads (default: cores / workers), --providers. */
+export function executionFrom(args: Parsed): { policy: 'skip' | 'fail'; workers: number; threads: number; providers: string | undefined } {
+  const policy = str(args, 'on-error') ?? 'skip';
+  if (policy !== 'skip' && policy !== 'fail') throw new DdpsError('BAD_ARGUMENT', `--on-error must be skip or fail, got '${policy}'`);
+  const workers = num(args, 'workers', { integer: true, min: 1 }) ?? 1;
+  const threads = num(args, 'threads', { integer: true, min: 1 }) ?? Math.max(1, Math.floor(availableParallelism() / workers));
+  return { policy, workers, threads, providers: str(args, 'providers') };
+}
+
+/** The pack on --workers worker threads with the command's execution options. */
+export function openPool(packDir: string, args: Parsed, dift: boolean): Promise<PackPool> {
+  const { workers, threads, providers } = executionFrom(args);
+  return PackPool.open(packDir, { workers, intraOpThreads: threads, dift, ...(providers ? { providers: parseProviders(providers) } : {}) });
+}
+
+/**
+ * Progress by bytes read: shards are streamed, so the sample total is unknown until the end. `read`
+ * takes each tar member (and its 512-byte header) and returns the fraction of all shard bytes read.
+ */
+export function shardBytes(shards: readonly string[]): { read: (m: { size: number }) => number } {
+  const total = Math.max(1, shards.reduce((a, s) => a + statSync(s).size, 0));
+  let read = 0;
+  return {
+    read: (m) => {
+      read += m.size + 512;
+      return Math.min(1, read / total);
+    },
+  };
+}
+
 /** `ddps score` minus the printing: also the first half of `ddps distill`. */
 export async function scoreFromArgs(args: Parsed, command: string): Promise<ScoreCliResult> {
   const shardsArg = required(args, 'shards', command);
   const packDir = required(args, 'model', command);
   const storeDir = required(args, 'store', command);
   const config = scoreConfigFrom(args);
-  const policy = str(args, 'on-error') ?? 'skip';
-  if (policy !== 'skip' && policy !== 'fail') throw new DdpsError('BAD_ARGUMENT', `--on-error must be skip or fail, got '${policy}'`);
+  const { policy, workers, threads, providers } = executionFrom(args);
   const shards = await expandShards(shardsArg);
   const classMap = await findClassMap(str(args, 'classes'), shards);
-  const workers = num(args, 'workers', { integer: true, min: 1 }) ?? 1;
-  const threads = num(args, 'threads', { integer: true, min: 1 }) ?? Math.max(1, Math.floor(availableParallelism() / workers));
-  const providers = str(args, 'providers');
   // Every image is seen once: libvips' operation cache would only hold memory.
   sharp.cache(false);
-  const model = await PackPool.open(packDir, { workers, intraOpThreads: threads, dift: true, ...(providers ? { providers: parseProviders(providers) } : {}) });
+  const model = await openPool(packDir, args, true);
   // The worker threads keep the process alive: whatever fails from here on must close the pool.
   let store: ScoreStore;
   let classifier: Classifier | undefined;
@@ -143,9 +169,7 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
     throw e;
   }
   const progress = new Progress(command, process.stderr, flag(args, 'quiet'));
-  // Progress by bytes read: shards are streamed, so the sample total is unknown until the end.
-  const totalBytes = shards.reduce((a, s) => a + statSync(s).size, 0);
-  let bytesRead = 0;
+  const bytes = shardBytes(shards);
   let done = 0;
   let skippedCount = 0;
   let fraction: number | undefined;
@@ -166,8 +190,7 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
         progress.update({ done, skipped: skippedCount, ...(fraction !== undefined ? { fraction } : {}) });
       },
       onMember: (m) => {
-        bytesRead += m.size + 512;
-        fraction = Math.min(1, bytesRead / Math.max(totalBytes, 1));
+        fraction = bytes.read(m);
       },
       onSample: () => {
         done++;

@@ -6,6 +6,7 @@ fixture): input_ids int64 -> last_hidden_state, pooler_output; sample, timestep,
 timestep is int64 [batch], so one UNet call can carry items at different timesteps.
 The tokenizer folder is written by ddps (it builds the vocabulary); this module writes the rest.
 """
+import inspect
 import json
 import os
 from typing import Dict
@@ -48,12 +49,17 @@ class _TextOutputs(nn.Module):
         return self.text(input_ids)
 
 
+# torch >= 2.9 exports with dynamo by default, which needs onnxscript and names nodes differently; the
+# TorchScript exporter names each node after its module path (/up_blocks.1/...), as Optimum's exports do.
+_LEGACY = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+
+
 def _export(model: nn.Module, args, path: str, inputs, outputs, axes) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = path + ".tmp"
     with torch.no_grad():
         torch.onnx.export(model, args, tmp, input_names=inputs, output_names=outputs, dynamic_axes=axes,
-                          opset_version=OPSET, do_constant_folding=True)
+                          opset_version=OPSET, do_constant_folding=True, **_LEGACY)
     os.replace(tmp, path)
 
 

@@ -63,6 +63,27 @@ class VaeResnet(nn.Module):
         return x + self.conv2(F.silu(self.norm2(h)))
 
 
+def vae_levels(channels: Tuple[int, ...], groups: int, resample, name: str) -> nn.ModuleList:
+    """One block per level: a ResNet block, then (but after the last level) `name`[0] = resample(ch, next ch)."""
+    blocks = nn.ModuleList()
+    for i, ch in enumerate(channels):
+        block = nn.Module()
+        block.resnets = nn.ModuleList([VaeResnet(ch, groups)])
+        if i + 1 < len(channels):
+            setattr(block, name, nn.ModuleList([resample(ch, channels[i + 1])]))
+        blocks.append(block)
+    return blocks
+
+
+def run_levels(blocks: nn.ModuleList, h: torch.Tensor, name: str) -> torch.Tensor:
+    for block in blocks:
+        for r in block.resnets:
+            h = r(h)
+        if hasattr(block, name):
+            h = getattr(block, name)[0](h)
+    return h
+
+
 class VaeEncoder(nn.Module):
     """Pixels [B,3,H,W] in [-1,1] -> latent_parameters [B,8,H/8,W/8] = concat(mean, logvar), as diffusers'
     AutoencoderKL encoder + quant_conv. The first conv halves the side at once: ddps feeds low-resolution
@@ -71,28 +92,15 @@ class VaeEncoder(nn.Module):
     def __init__(self, cfg: PackConfig):
         super().__init__()
         c = cfg.vae_channels
-        g = cfg.vae_groups
         self.conv_in = nn.Conv2d(3, c[0], 4, stride=2, padding=1)
-        self.down_blocks = nn.ModuleList()
-        for i, ch in enumerate(c):
-            block = nn.Module()
-            block.resnets = nn.ModuleList([VaeResnet(ch, g)])
-            if i + 1 < len(c):
-                block.downsamplers = nn.ModuleList([nn.Conv2d(ch, c[i + 1], 3, stride=2, padding=1)])
-            self.down_blocks.append(block)
-        self.conv_norm_out = nn.GroupNorm(g, c[-1])
+        self.down_blocks = vae_levels(c, cfg.vae_groups, lambda a, b: nn.Conv2d(a, b, 3, stride=2, padding=1), "downsamplers")
+        self.conv_norm_out = nn.GroupNorm(cfg.vae_groups, c[-1])
         self.conv_out = nn.Conv2d(c[-1], 2 * LATENT_CHANNELS, 3, padding=1)
         self.quant_conv = nn.Conv2d(2 * LATENT_CHANNELS, 2 * LATENT_CHANNELS, 1)
 
     def forward(self, sample):
-        h = self.conv_in(sample)
-        for block in self.down_blocks:
-            for r in block.resnets:
-                h = r(h)
-            if hasattr(block, "downsamplers"):
-                h = block.downsamplers[0](h)
-        h = self.conv_out(F.silu(self.conv_norm_out(h)))
-        return self.quant_conv(h)
+        h = run_levels(self.down_blocks, self.conv_in(sample), "downsamplers")
+        return self.quant_conv(self.conv_out(F.silu(self.conv_norm_out(h))))
 
 
 class VaeDecoder(nn.Module):
@@ -103,27 +111,15 @@ class VaeDecoder(nn.Module):
     def __init__(self, cfg: PackConfig, full_size: bool = False):
         super().__init__()
         c = tuple(reversed(cfg.vae_channels))
-        g = cfg.vae_groups
         self.full_size = full_size
         self.post_quant_conv = nn.Conv2d(LATENT_CHANNELS, LATENT_CHANNELS, 1)
         self.conv_in = nn.Conv2d(LATENT_CHANNELS, c[0], 3, padding=1)
-        self.up_blocks = nn.ModuleList()
-        for i, ch in enumerate(c):
-            block = nn.Module()
-            block.resnets = nn.ModuleList([VaeResnet(ch, g)])
-            if i + 1 < len(c):
-                block.upsamplers = nn.ModuleList([nn.ConvTranspose2d(ch, c[i + 1], 4, stride=2, padding=1)])
-            self.up_blocks.append(block)
-        self.conv_norm_out = nn.GroupNorm(g, c[-1])
+        self.up_blocks = vae_levels(c, cfg.vae_groups, lambda a, b: nn.ConvTranspose2d(a, b, 4, stride=2, padding=1), "upsamplers")
+        self.conv_norm_out = nn.GroupNorm(cfg.vae_groups, c[-1])
         self.conv_out = nn.Conv2d(c[-1], 3, 3, padding=1)
 
     def forward(self, latent_sample):
-        h = self.conv_in(self.post_quant_conv(latent_sample))
-        for block in self.up_blocks:
-            for r in block.resnets:
-                h = r(h)
-            if hasattr(block, "upsamplers"):
-                h = block.upsamplers[0](h)
+        h = run_levels(self.up_blocks, self.conv_in(self.post_quant_conv(latent_sample)), "upsamplers")
         out = self.conv_out(F.silu(self.conv_norm_out(h)))
         return F.interpolate(out, scale_factor=2.0, mode="bilinear", align_corners=False) if self.full_size else out
 
