@@ -1,4 +1,5 @@
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { from, lastValueFrom, toArray } from 'rxjs';
@@ -14,7 +15,7 @@ import { StageTimer } from '../models/stageTimer.js';
 import { loadClassMap } from '../storage/webdataset/index.js';
 import { TOY_CLASSES } from '../toy/classes.js';
 import { ShardWriter } from '../storage/webdataset/index.js';
-import { tempDir } from './helpers/paths.js';
+import { REPO, tempDir } from './helpers/paths.js';
 import { TOY_SCORE, toyWorld } from './helpers/toyWorld.js';
 
 test('argmin: first smallest', (t) => {
@@ -95,4 +96,16 @@ test("toy world: the true-class gap L_u - L_c of the classifier is lossDiff's D 
   } finally {
     await pack.close();
   }
+});
+
+test('ddps model classify --json: the summary a user gets, on the flat-colour images', async (t) => {
+  const world = await toyWorld();
+  const shard = await flatColourShard(tempDir());
+  const out = execFileSync(process.execPath, [join(REPO, 'dist/cli/ddps.js'), 'model', 'classify', '--model', world.pack, '--shards', shard, '--classes', world.classes, '--whole-image', '--image-size', '64', '--timesteps', '2', '--json', '--quiet'], { encoding: 'utf8' });
+  const r = JSON.parse(out) as { top1: number; images: number; timesteps: number; unetPasses: number; perClass: { label: string; top1: number }[] };
+  t.is(r.images, TOY_CLASSES.length);
+  t.is(r.top1, 1);
+  t.is(r.timesteps, 2);
+  t.is(r.unetPasses, TOY_CLASSES.length * (TOY_CLASSES.length + 1) * 2);
+  t.deepEqual(r.perClass.map((c) => c.label), TOY_CLASSES.map((c) => c.name));
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { lastValueFrom, take } from 'rxjs';
@@ -10,7 +11,7 @@ import { preparedBatches } from '../pipelines/score.js';
 import { resolveScoreConfig } from '../core/config.js';
 import { trainPack, type PackTrainingSizes } from '../pipelines/trainPack.js';
 import { loadClassMap } from '../storage/webdataset/index.js';
-import { DATA, tempDir, testNeeding } from './helpers/paths.js';
+import { DATA, REPO, tempDir, testNeeding } from './helpers/paths.js';
 
 const CIFAR = join(DATA, 'cifar10');
 const TRAIN = join(CIFAR, 'train-000000.tar');
@@ -132,4 +133,18 @@ cifarTest('a run killed after a checkpoint resumes where it stopped and ends as 
   const stop = new AbortController();
   await t.throwsAsync(trainPack({ ...opts, out: other, signal: stop.signal, onEvent: (e) => e.event === 'checkpoint' && stop.abort() }));
   await t.throwsAsync(trainPack({ ...opts, out: other, seed: 1 }), { message: /checkpoint of a run with other settings \(seed\)/ });
+});
+
+cifarTest('ddps model train --json passes the options to the trainer and reports a pack that loads', (t) => {
+  const out = tempDir('ddps-pack-cli-');
+  const said = execFileSync(
+    process.execPath,
+    [join(REPO, 'dist/cli/ddps.js'), 'model', 'train', '--shards', TRAIN, '--out', out, '--limit-per-class', '1', '--vae-steps', '2', '--unet-steps', '3', '--batch', '4', '--unet-channels', '8,16,16,16', '--p-uncond', '0.5', '--seed', '7', '--threads', '1', '--json', '--quiet'],
+    { encoding: 'utf8' },
+  );
+  const r = JSON.parse(said) as { dir: string; digest: string; record: { settings: Record<string, unknown>; data: { images: number } } };
+  t.is(r.dir, out);
+  t.regex(r.digest, /^[0-9a-f]{16}$/);
+  t.is(r.record.data.images, 10);
+  t.like(r.record.settings, { vae_steps: 2, unet_steps: 3, batch: 4, unet_channels: [8, 16, 16, 16], p_uncond: 0.5, seed: 7, limit_per_class: 1, image_size: 64, device: 'cpu' });
 });
