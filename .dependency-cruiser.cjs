@@ -2,6 +2,8 @@
  * The layers import downward only:
  *   core (shared vocabulary: errors, configuration, geometry) <- storage, models <- operators <- pipelines <- cli
  * toy (the embedded toy world) sits beside pipelines: it builds packs and shards with models and storage.
+ * index.ts (the package root, 'ddps') re-exports each layer's index.ts and nothing imports it back;
+ * examples are written as a user writes them: they import the package 'ddps', never a path.
  * `npm test` runs this check, so a change cannot quietly break it.
  */
 const layer = (name, allowed) => ({
@@ -21,6 +23,20 @@ module.exports = {
     layer('pipelines', ['core', 'storage', 'models', 'operators']),
     layer('toy', ['core', 'storage', 'models']),
     layer('cli', ['core', 'storage', 'models', 'operators', 'pipelines', 'toy']),
+    {
+      name: 'root-index-is-the-top',
+      severity: 'error',
+      comment: 'index.ts is what a user imports as ddps; a module of ddps importing it would import itself',
+      from: { pathNot: '^index\\.ts$' },
+      to: { path: '^index\\.ts$' },
+    },
+    {
+      name: 'examples-import-the-package',
+      severity: 'error',
+      comment: "examples import 'ddps' (and rxjs, node:*) as a user would, never a module of the repo by path",
+      from: { path: '^examples/' },
+      to: { dependencyTypes: ['local', 'localmodule', 'aliased'] },
+    },
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
     { name: 'not-to-test', severity: 'error', from: { pathNot: '^test/' }, to: { path: '^test/' } },
   ],

@@ -4,12 +4,15 @@
  * the result).
  */
 import { DdpsError } from './errors.js';
+import { LATENT_FACTOR, UNET_ALIGN } from './geometry.js';
 
+/** How DIFT features are taken: `crop` (the paper: each patch encoded alone) or `shared` (one pass of the whole image, pooled per patch). */
 export type DiftMode = 'crop' | 'shared';
 
 /** What proposes and scores candidate patches: the method, or a baseline in its place. */
 export type Scorer = 'diffusion' | 'classifier' | 'random';
 
+/** Everything that decides what a scoring run stores (Stages 0-II); recorded in the store, which refuses a run with another. */
 export interface ScoreConfig {
   scorer: Scorer;
   /** Random crops per image for the classifier scorer. */
@@ -34,6 +37,7 @@ export interface ScoreConfig {
   limitPerClass?: number;
 }
 
+/** The paper's settings where it gives them, METHOD.md's choices where it does not. */
 export const DEFAULT_SCORE_CONFIG: ScoreConfig = {
   scorer: 'diffusion',
   crops: 8,
@@ -53,14 +57,15 @@ export const DEFAULT_SCORE_CONFIG: ScoreConfig = {
   wholeImage: false,
 };
 
+/** The defaults overridden by `partial` (undefined fields ignored), checked: DdpsError('BAD_ARGUMENT') names the knob and the value. */
 export function resolveScoreConfig(partial: Partial<ScoreConfig> = {}): ScoreConfig {
   const c: ScoreConfig = { ...DEFAULT_SCORE_CONFIG, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
   const bad = (what: string): never => {
     throw new DdpsError('BAD_ARGUMENT', `score configuration: ${what}`);
   };
-  if (!Number.isInteger(c.imageSize) || c.imageSize % 64 !== 0 || c.imageSize < 64) bad(`imageSize must be a multiple of 64 (an SD UNet halves the latent three times), got ${c.imageSize}`);
+  if (!Number.isInteger(c.imageSize) || c.imageSize % UNET_ALIGN !== 0 || c.imageSize < UNET_ALIGN) bad(`imageSize must be a multiple of ${UNET_ALIGN} (an SD UNet halves the latent three times), got ${c.imageSize}`);
   for (const k of ['imageSize', 'patchSize', 'patchStride'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 8 || c[k] % 8 !== 0) bad(`${k} must be a positive multiple of 8 (the latent is 1/8 of the image), got ${c[k]}`);
+    if (!Number.isInteger(c[k]) || c[k] < LATENT_FACTOR || c[k] % LATENT_FACTOR !== 0) bad(`${k} must be a positive multiple of ${LATENT_FACTOR} (the latent is 1/${LATENT_FACTOR} of the image), got ${c[k]}`);
   }
   if (!c.wholeImage && c.patchSize > c.imageSize) bad(`patchSize ${c.patchSize} is larger than imageSize ${c.imageSize}`);
   if (!Number.isInteger(c.patchesPerImage) || c.patchesPerImage < 1) bad(`patchesPerImage must be >= 1, got ${c.patchesPerImage}`);
@@ -76,6 +81,7 @@ export function resolveScoreConfig(partial: Partial<ScoreConfig> = {}): ScoreCon
   return c;
 }
 
+/** The conditional prompt for a class label: `condTemplate` with `{label}` replaced. */
 export function conditionalPrompt(config: Pick<ScoreConfig, 'condTemplate'>, label: string): string {
   return config.condTemplate.replaceAll('{label}', label);
 }

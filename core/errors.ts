@@ -15,12 +15,14 @@ export type ErrorCode =
   | 'MISSING_DEPENDENCY'
   | 'CHILD_FAILED';
 
+/** What a DdpsError names besides its message: the file and the sample at fault, and the underlying error. */
 export interface ErrorContext {
   file?: string;
   sample?: string;
   cause?: unknown;
 }
 
+/** Every error ddps throws for bad input, missing files or mismatched data: a stable `code` and a message that names the file or sample. */
 export class DdpsError extends Error {
   readonly code: ErrorCode;
   readonly file?: string;
@@ -35,6 +37,7 @@ export class DdpsError extends Error {
   }
 }
 
+/** Whether `e` is a DdpsError (with `code`, when given). */
 export function isDdpsError(e: unknown, code?: ErrorCode): e is DdpsError {
   return e instanceof DdpsError && (code === undefined || e.code === code);
 }

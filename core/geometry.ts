@@ -1,10 +1,17 @@
 /**
- * The geometry every layer shares: boxes, how a resized image maps back to its original, and the
- * latent grid of an SD-style VAE and UNet.
+ * The geometry every layer shares: boxes, images, how a resized image maps back to its original, and
+ * the latent grid of an SD-style VAE and UNet.
  */
 
 /** [x, y, width, height] in pixels. */
 export type Box = [number, number, number, number];
+
+/** An 8-bit sRGB image: interleaved RGB, row-major, `width * height * 3` bytes (what decodeImage gives). */
+export interface RgbImage {
+  rgb: Uint8Array;
+  width: number;
+  height: number;
+}
 
 /**
  * Resized = original scaled by `scale` (`scaleY` vertically when the aspect ratio was not kept), then

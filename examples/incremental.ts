@@ -9,14 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pack } from '../models/pack.js';
-import { ensureToyWorld } from '../toy/index.js';
-import { writeToyDataset } from '../toy/toyData.js';
-import { rankStore, selectFromStore, updateRanks } from '../pipelines/rank.js';
-import { runScore } from '../pipelines/score.js';
-import { resolveScoreConfig } from '../core/config.js';
-import { ScoreStore } from '../storage/store/index.js';
-import { loadClassMap } from '../storage/webdataset/index.js';
+import { ensureToyWorld, loadClassMap, Pack, rankStore, resolveScoreConfig, runScore, ScoreStore, selectFromStore, updateRanks, writeToyDataset } from 'ddps';
 
 export async function main(opts: { newPerClass?: number; threshold?: number } = {}) {
   const world = await ensureToyWorld();

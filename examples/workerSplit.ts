@@ -9,12 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PackPool } from '../models/packPool.js';
-import { ensureToyWorld } from '../toy/index.js';
-import { runScore } from '../pipelines/score.js';
-import { resolveScoreConfig } from '../core/config.js';
-import { ScoreStore } from '../storage/store/index.js';
-import { loadClassMap, splitShards } from '../storage/webdataset/index.js';
+import { ensureToyWorld, loadClassMap, PackPool, resolveScoreConfig, runScore, ScoreStore, splitShards } from 'ddps';
 
 export async function scoreShare(rank: number, worldSize: number, storeDir: string) {
   const world = await ensureToyWorld();

@@ -4,9 +4,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { DdpsError } from '../core/errors.js';
+import type { RgbImage } from '../core/geometry.js';
 import { float32ToHalfArray, halfToFloat32Array } from './float16.js';
 import { OnnxModel, type HostTensor, type RuntimeOptions, type TensorInfo } from './runtime.js';
 
+/** How to run an ONNX image classifier: its input and output names, input size, normalisation, batch size, and optionally which outputs are the dataset's classes. */
 export interface TeacherConfig {
   /** The model's image input. */
   input: string;
@@ -26,12 +28,7 @@ export interface TeacherConfig {
   classes?: number[];
 }
 
-/** An image as decodeImage gives it: HxWx3 uint8 sRGB. */
-export interface RgbImage {
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-}
+export type { RgbImage };
 
 const CONFIG_FIELDS = ['input', 'output', 'size', 'mean', 'std', 'batch', 'classes'] as const;
 
@@ -89,6 +86,7 @@ export function parseTeacherConfig(raw: unknown, path: string): TeacherConfig {
   return config;
 }
 
+/** Reads and checks a teacher config JSON file (parseTeacherConfig). */
 export async function loadTeacherConfig(path: string): Promise<TeacherConfig> {
   let text: string;
   try {
@@ -236,6 +234,7 @@ function describeShape(info: TensorInfo): string {
   return `${info.dtype}[${(info.shape ?? []).join(', ')}]`;
 }
 
+/** A teacher classifier (ONNX) with its preprocessing: logits for RGB images of any size (soft labels, the classifier baseline). */
 export class Classifier {
   /** Outputs per image the model declares, when its shape says (undefined for a symbolic size). */
   private readonly outputs: number | undefined;

@@ -2,17 +2,18 @@
  * What the pipeline needs from a diffusion pack. Implemented in-process by `Pack` and across
  * worker threads by `PackPool`, so operators never know where the model runs.
  */
+import type { PackIdentity } from '../core/identity.js';
 import type { NoisePrediction, PackConventions } from './pack.js';
 import type { StageTime } from './stageTimer.js';
 
-export interface PackIdentity {
-  name: string;
-  digest: string;
+/** A loaded pack's identity, with the conventions read from its models' metadata. */
+export interface ModelIdentity extends PackIdentity {
   conventions: PackConventions;
 }
 
+/** What the operators need of a diffusion model: text embeddings, VAE latents and UNet noise predictions (with DIFT maps). Pack runs it in-process, PackPool on worker threads. */
 export interface DiffusionModel {
-  readonly identity: PackIdentity;
+  readonly identity: ModelIdentity;
   readonly alphabar: Float64Array;
   /** Conditioning [tokens x hidden] for a prompt; cached per distinct prompt. */
   textEmbedding(prompt: string): Promise<Float32Array>;

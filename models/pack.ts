@@ -16,8 +16,10 @@ import { StageTimer, type StageTime } from './stageTimer.js';
 import { ClipTokenizer } from './tokenizer.js';
 import { LATENT_CHANNELS } from '../core/geometry.js';
 
+/** SD 1.5's VAE latent scaling factor, used when the pack's vae config gives none. */
 export const DEFAULT_SCALING_FACTOR = 0.18215;
 
+/** Where a pack's models and files are (the diffusers / Optimum ONNX layout). */
 export interface PackLayout {
   dir: string;
   textEncoder: string;
@@ -27,8 +29,10 @@ export interface PackLayout {
   scheduler: string;
 }
 
+/** How the UNet takes its timestep: dtype, and whether it is a scalar (one t per call) or one per item. */
 export type TimestepConvention = { dtype: 'int64' | 'int32' | 'float32' | 'float16'; scalar: boolean };
 
+/** Input and output names, dtypes and shapes read from the pack's own model metadata. */
 export interface PackConventions {
   inputIds: { name: string; dtype: 'int32' | 'int64'; length: number };
   textHidden: { name: string; size: number | undefined; dtype: 'float32' | 'float16' };
@@ -218,6 +222,7 @@ export function packDigest(dir: string): string {
   return h.digest('hex').slice(0, 16);
 }
 
+/** Options of Pack.load: the DIFT tap, and ONNX Runtime's providers and threads. */
 export interface LoadPackOptions extends RuntimeOptions {
   /** Use the UNet with the extra `dift` output (creating it if needed). */
   dift?: boolean;
@@ -227,11 +232,13 @@ export interface LoadPackOptions extends RuntimeOptions {
 
 export type { DType };
 
+/** The DIFT tensor of a UNet call, [n, channels, h, w]. */
 export interface DiftMap {
   data: Float32Array;
   dims: [number, number, number, number];
 }
 
+/** A UNet call's predicted noise, [n, 4, h, w], and its DIFT maps when asked for. */
 export interface NoisePrediction {
   eps: Float32Array;
   dift?: DiftMap;
@@ -244,6 +251,7 @@ export function diftUnetPath(layout: PackLayout, digest: string, cacheDir = defa
   return join(cacheDir, 'dift', digest, 'model.dift.onnx');
 }
 
+/** Where ddps caches what it derives (tapped UNets, the toy world): $DDPS_CACHE, else $XDG_CACHE_HOME/ddps or ~/.cache/ddps. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.DDPS_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ddps');
 }
@@ -290,6 +298,7 @@ export async function ensureDiftUnet(layout: PackLayout, target: string, tensor?
   return target;
 }
 
+/** An SD 1.5-style ONNX pack loaded in this thread (Pack.load): the DiffusionModel the operators call. */
 export class Pack {
   private readonly textCache = new Map<string, Float32Array>();
   private readonly timer = new StageTimer();

@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { DiffusionModel, PackIdentity } from './diffusion.js';
+import type { DiffusionModel, ModelIdentity } from './diffusion.js';
 import { DdpsError, type ErrorCode } from '../core/errors.js';
 import type { LoadPackOptions, NoisePrediction } from './pack.js';
 import { mergeReports, type StageTime } from './stageTimer.js';
@@ -34,7 +34,7 @@ class PackWorker {
     });
   }
 
-  ready(): Promise<{ identity: PackIdentity; alphabar: Float64Array }> {
+  ready(): Promise<{ identity: ModelIdentity; alphabar: Float64Array }> {
     this.busy++;
     return new Promise((resolve, reject) => this.pending.set(0, { resolve: resolve as (v: unknown) => void, reject }));
   }
@@ -58,16 +58,18 @@ function fromWire(e: WorkerError): Error {
   return e.code ? new DdpsError(e.code as ErrorCode, e.message, { file: e.file, sample: e.sample }) : new Error(e.message);
 }
 
+/** Options of PackPool.open: Pack.load's, and how many worker threads (each loads the pack once). */
 export interface PackPoolOptions extends LoadPackOptions {
   workers?: number;
 }
 
+/** A DiffusionModel over worker threads, one long-lived Pack each, so model calls run beside decoding and I/O. */
 export class PackPool implements DiffusionModel {
   private readonly textCache = new Map<string, Promise<Float32Array>>();
 
   private constructor(
     private readonly workers: PackWorker[],
-    readonly identity: PackIdentity,
+    readonly identity: ModelIdentity,
     readonly alphabar: Float64Array,
   ) {}
 

@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DdpsError } from '../core/errors.js';
 
+/** The interpreter ddps runs for training, and the torch and torchvision versions it has. */
 export interface PythonInfo {
   executable: string;
   version: string;
@@ -65,6 +66,7 @@ export function findPython(): PythonInfo {
   throw new DdpsError('MISSING_DEPENDENCY', `no Python with torch and torchvision found (tried ${tried.join('; ')}).\n${INSTALL_HINT}`);
 }
 
+/** Options of runPython: events, threads, environment and cancellation. */
 export interface PythonRunOptions {
   /** Each JSON object the child prints on a line of stdout. */
   onEvent?: (event: Record<string, unknown>) => void;
@@ -74,6 +76,7 @@ export interface PythonRunOptions {
   signal?: AbortSignal;
 }
 
+/** What a finished Python child left: its last event (the result) and its stderr. */
 export interface PythonRunResult {
   /** The last event the child printed (by convention its result). */
   last?: Record<string, unknown>;

@@ -25,8 +25,10 @@ export interface TensorInfo {
   shape: (number | string)[] | undefined;
 }
 
+/** An ONNX Runtime execution provider ddps knows how to ask for. */
 export type Provider = 'cpu' | 'cuda' | 'webgpu';
 
+/** How ONNX Runtime runs a model: execution providers in order of preference, and threads. */
 export interface RuntimeOptions {
   /** Execution providers in order of preference; 'cpu' is always the last fallback. */
   providers?: Provider[];
@@ -44,6 +46,7 @@ export function providersFromEnv(env: NodeJS.ProcessEnv = process.env): Provider
   return parseProviders(raw);
 }
 
+/** Parses a comma-separated provider list (`cuda,cpu`); DdpsError('BAD_ARGUMENT') names an unknown one. */
 export function parseProviders(raw: string): Provider[] {
   const list = raw.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const p of list) {

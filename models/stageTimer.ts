@@ -1,3 +1,4 @@
+/** Busy time of one stage: calls, items and milliseconds. */
 export interface StageTime {
   ms: number;
   calls: number;

@@ -60,6 +60,7 @@ function bytesToUnicode(): readonly string[] {
 export const BYTE_TO_CHAR: readonly string[] = bytesToUnicode();
 const encoder = new TextEncoder();
 
+/** Special tokens and output length of a CLIP tokenizer (CLIP's defaults). */
 export interface ClipTokenizerOptions {
   /** Output length of `encode`, special tokens included (CLIP's context length). */
   maxLength?: number;
@@ -73,6 +74,7 @@ export interface ClipTokenizerOptions {
   source?: string;
 }
 
+/** CLIP's byte-level BPE tokenizer, read from a pack's vocab.json + merges.txt or tokenizer.json. */
 export class ClipTokenizer {
   readonly maxLength: number;
   readonly bosId: number;

@@ -11,6 +11,7 @@ import { BYTE_TO_CHAR, ClipTokenizer, preTokenize } from './tokenizer.js';
 const BOS = '<|startoftext|>';
 const EOS = '<|endoftext|>';
 
+/** A BPE vocabulary: token -> id, and the merges in priority order. */
 export interface Vocabulary {
   vocab: Map<string, number>;
   merges: [string, string][];

@@ -15,6 +15,7 @@ import { mapOrdered } from './mapOrdered.js';
 import { lossMapAt } from './math/lossMap.js';
 import type { Encoded } from './types.js';
 
+/** Stage I's knobs (timesteps, range, seed, templates) and the class labels to try. */
 export interface ClassLossOptions {
   config: Pick<ScoreConfig, 'timesteps' | 'tRange' | 'seed' | 'condTemplate' | 'uncondTemplate'>;
   /** Class index -> label; every class is tried. */
@@ -22,6 +23,7 @@ export interface ClassLossOptions {
   concurrency?: number;
 }
 
+/** An encoded sample with the mean denoising loss of every class prompt and of the empty-label prompt. */
 export interface ClassLossed extends Encoded {
   /** Mean loss per class prompt, in class order. */
   classLosses: Float64Array;
@@ -37,6 +39,10 @@ function meanLoss(eps: Float32Array, pred: Float32Array, item: number, h: number
   return s / map.length;
 }
 
+/**
+ * Every class prompt's (and the empty-label prompt's) loss per image, averaged over Stage I's timestep grid,
+ * with Stage I's paired noise: the measurement of the diffusion classifier.
+ */
 export function classLosses(model: DiffusionModel, opts: ClassLossOptions): OperatorFunction<Encoded[], ClassLossed[]> {
   const ts = timestepGrid(opts.config.timesteps, opts.config.tRange);
   const prompts = [...opts.labels.map((l) => conditionalPrompt(opts.config, l)), opts.config.uncondTemplate];

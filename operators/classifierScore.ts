@@ -2,9 +2,9 @@
  * Baseline scorer after RDED (Sun et al., "On the Diversity and Realism of Distilled Dataset"), in
  * place of lossDiff + patchScore: each image gets `crops` random crops, each scored by the teacher's
  * confidence in the image's true class, score = -crossEntropy = log softmax(logits)[cls]; the image's
- * candidates are its best `patchesPerImage` crops (greedy suppression at nmsIou, as the diffusion
- * scorer's). Crops are drawn from a stream keyed by (seed, sample key), so the result never depends on
- * batch size, worker count or arrival order.
+ * candidates are its best `patchesPerImage` crops (greedyNms at nmsIou, as the diffusion scorer's).
+ * Crops are drawn from a stream keyed by (seed, sample key), so the result never depends on batch
+ * size, worker count or arrival order.
  *
  * Where this departs from RDED's code (synthesize/utils.py), and why:
  * - RDED crops with RandomResizedCrop(scale=(0.08, 1), ratio=(1, 1)) of the whole image and keeps one
@@ -17,13 +17,15 @@
  * The store has no score map: `scoreMap` is all zeros (of the latent size, as Scored requires).
  */
 import type { OperatorFunction } from 'rxjs';
-import type { Classifier, RgbImage } from '../models/classifier.js';
+import type { Classifier } from '../models/classifier.js';
 import { DdpsError } from '../core/errors.js';
 import type { StageTimer } from '../models/stageTimer.js';
 import type { ScoreConfig } from '../core/config.js';
 import { mapOrdered } from './mapOrdered.js';
-import { iou } from './math/nms.js';
+import { cropRgb } from './math/crop.js';
+import { greedyNms } from './math/nms.js';
 import { toOriginal } from './math/resizeTransform.js';
+import { fromNchw } from './resize.js';
 import { keyedUniform } from '../models/noise.js';
 import { CLASSIFIER_CROP_STREAM, gridPositions, randomInt } from './randomPatches.js';
 import type { Encoded, Patch, Patched } from './types.js';
@@ -35,6 +37,7 @@ export const DEFAULT_CROPS = 8;
 /** What the operator needs of a classifier (a test may pass a stand-in). */
 export type CropClassifier = Pick<Classifier, 'logits'>;
 
+/** Options of classifierScore: the score configuration, crops per image, crop scale, concurrency, timer. */
 export interface ClassifierScoreOptions {
   config: Pick<ScoreConfig, 'patchSize' | 'patchesPerImage' | 'nmsIou' | 'seed' | 'wholeImage'>;
   /** Random crops scored per image (RDED's num_crop). */
@@ -45,24 +48,6 @@ export interface ClassifierScoreOptions {
   concurrency?: number;
   /** Receives the classifier's time as stage 'classifier' (items: crops). */
   timer?: StageTimer;
-}
-
-/** The box of a 3 x height x width NCHW image in [-1, 1] as HxWx3 uint8: (v + 1) * 127.5, rounded and clamped. */
-export function cropRgb(pixels: Float32Array, width: number, height: number, box: Box): RgbImage {
-  const [x0, y0, w, h] = box;
-  if (x0 < 0 || y0 < 0 || w < 1 || h < 1 || x0 + w > width || y0 + h > height) {
-    throw new DdpsError('BAD_ARGUMENT', `crop [${box.join(', ')}] is outside the ${width}x${height} image`);
-  }
-  const plane = width * height;
-  const rgb = new Uint8Array(w * h * 3);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const src = (y0 + y) * width + x0 + x;
-      const dst = 3 * (y * w + x);
-      for (let c = 0; c < 3; c++) rgb[dst + c] = Math.min(255, Math.max(0, Math.round((pixels[c * plane + src]! + 1) * 127.5)));
-    }
-  }
-  return { rgb, width: w, height: h };
 }
 
 /** log softmax(logits)[i], by log-sum-exp shifted by the maximum so no exponential overflows. */
@@ -92,21 +77,6 @@ export function cropBoxes(next: () => number, width: number, height: number, sid
   });
 }
 
-/**
- * The best `count` of scored boxes, highest first (equal scores keep their order); a box is passed
- * over when it repeats a chosen one or overlaps it by IoU above `threshold`.
- */
-export function bestCrops(scored: { box: Box; score: number }[], count: number, threshold: number): { box: Box; score: number }[] {
-  const order = scored.map((s, i) => ({ s, i })).sort((a, b) => b.s.score - a.s.score || a.i - b.i);
-  const chosen: { box: Box; score: number }[] = [];
-  for (const { s } of order) {
-    if (chosen.length === count) break;
-    if (chosen.some((c) => c.box.every((v, k) => v === s.box[k]) || iou(c.box, s.box) > threshold)) continue;
-    chosen.push(s);
-  }
-  return chosen;
-}
-
 /** Drop-in for lossDiff + patchScore: one classifier call per micro-batch, for all its crops. */
 export function classifierScore(classifier: CropClassifier, opts: ClassifierScoreOptions): OperatorFunction<Encoded[], Patched[]> {
   const { config } = opts;
@@ -118,7 +88,10 @@ export function classifierScore(classifier: CropClassifier, opts: ClassifierScor
       if (config.wholeImage) return [[0, 0, width, height]];
       return cropBoxes(keyedUniform(config.seed, it.key, CLASSIFIER_CROP_STREAM), width, height, config.patchSize, crops, opts.scale);
     });
-    const images = items.flatMap((it, i) => boxes[i]!.map((b) => cropRgb(it.pixels, it.transform.width, it.transform.height, b)));
+    const images = items.flatMap((it, i) => {
+      const rgb = fromNchw(it.pixels, it.transform.width, it.transform.height);
+      return boxes[i]!.map((b) => cropRgb(rgb, b));
+    });
     const classify = (): Promise<Float32Array[]> => classifier.logits(images);
     const logits = images.length === 0 ? [] : opts.timer ? await opts.timer.time('classifier', classify, images.length) : await classify();
     if (logits.length !== images.length) {
@@ -133,7 +106,7 @@ export function classifierScore(classifier: CropClassifier, opts: ClassifierScor
         }
         return { box, score: logSoftmaxAt(l, it.cls) };
       });
-      const patches: Patch[] = bestCrops(scored, config.patchesPerImage, config.nmsIou).map(({ box, score }) => ({ box, boxOriginal: toOriginal(box, it.transform), score }));
+      const patches: Patch[] = greedyNms(scored, config.patchesPerImage, config.nmsIou).map(({ box, score }) => ({ box, boxOriginal: toOriginal(box, it.transform), score }));
       return { ...it, scoreMap: new Float32Array((it.transform.height / GRID) * (it.transform.width / GRID)), patches };
     });
   }, opts.concurrency ?? 1);

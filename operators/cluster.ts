@@ -11,6 +11,7 @@ import { l2normalize } from './math/features.js';
 import { kmeans } from './math/kmeans.js';
 import { comparePatchIds, rankClass } from './math/ranking.js';
 
+/** K-means settings of cluster: K, seed and iteration cap. */
 export interface ClusterOptions {
   /** K before min(K, n) (default 32). */
   clusters?: number;
@@ -18,6 +19,7 @@ export interface ClusterOptions {
   maxIterations?: number;
 }
 
+/** What cluster did for one class. */
 export interface ClusterSummary {
   cls: number;
   /** 0 when the class has no patches (nothing is stored for it). */

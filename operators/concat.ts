@@ -10,7 +10,7 @@
 import { from, mergeMap, type OperatorFunction, toArray } from 'rxjs';
 import sharp from 'sharp';
 import { DdpsError } from '../core/errors.js';
-import { readSamples, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
+import { readSamples, requireImage, type WdsSample } from '../storage/webdataset/index.js';
 import { DEFAULT_CONCURRENCY, decodeImage } from './decode.js';
 import type { Flow, Ticket } from './flow.js';
 import { mapOrdered } from './mapOrdered.js';
@@ -19,6 +19,7 @@ import { reason } from './skips.js';
 import type { Decoded } from './types.js';
 import { type Box } from '../core/geometry.js';
 
+/** Options of concat: output size, mosaics or single patches, concurrency, and a Flow bounding rendered images. */
 export interface ConcatOptions {
   /** Side of the square output image (224 by default in materialize). */
   outputSize: number;
@@ -33,6 +34,7 @@ export interface ConcatOptions {
   flow?: Flow;
 }
 
+/** A distilled image with its PNG bytes. */
 export interface RenderedImage extends DistilledImage {
   png: Buffer;
   ticket?: Ticket;
@@ -102,14 +104,7 @@ export async function cutCrop(img: Decoded, box: Box, cell: number): Promise<Uin
 }
 
 async function cutSample(sample: WdsSample, crops: SampleCrops, cell: number, out: CropCache): Promise<void> {
-  const bytes = sampleImage(sample);
-  if (bytes === undefined) {
-    throw new DdpsError('BAD_SAMPLE', `sample "${sample.__key__}" in ${sample.__url__}: has no image (jpg, jpeg, png or webp) to cut patches from`, {
-      sample: sample.__key__,
-      file: sample.__url__,
-    });
-  }
-  const img = await decodeImage(bytes, { key: sample.__key__, url: sample.__url__, cls: crops.cls });
+  const img = await decodeImage(requireImage(sample), { key: sample.__key__, url: sample.__url__, cls: crops.cls });
   await Promise.all([...crops.boxes].map(async ([id, box]) => out.set(id, await cutCrop(img, box, cell))));
 }
 

@@ -11,12 +11,14 @@ import { DdpsError } from '../core/errors.js';
 import { gaussianNoise } from '../models/noise.js';
 import { noisyLatent } from '../models/schedule.js';
 import { conditionalPrompt, type ScoreConfig } from '../core/config.js';
+import { sizeGroups } from './batch.js';
 import { mapOrdered } from './mapOrdered.js';
 import { alignUp, cropPixels, resizeBilinear } from './math/crop.js';
 import { meanOf, poolFeature } from './math/features.js';
 import type { Featured, Patched } from './types.js';
 import { type Box, LATENT_CHANNELS, LATENT_FACTOR, UNET_ALIGN } from '../core/geometry.js';
 
+/** Options of dift: the DIFT settings of the score configuration and the class labels. */
 export interface DiftOptions {
   config: Pick<ScoreConfig, 'diftMode' | 'diftTimestep' | 'diftEnsemble' | 'seed' | 'condTemplate'>;
   labels: readonly string[];
@@ -56,14 +58,23 @@ async function diftMaps(model: DiffusionModel, jobs: Job[], h: number, w: number
   return { maps, dims: [c, dh, dw] };
 }
 
+/** Stage II: one L2-normalised DIFT feature per candidate patch, in crop or shared mode (see the module comment). */
 export function dift(model: DiffusionModel, opts: DiftOptions): OperatorFunction<Patched[], Featured[]> {
   return mapOrdered(async (items: Patched[]) => {
     const contexts = await Promise.all(items.map((it) => model.textEmbedding(conditionalPrompt(opts.config, opts.labels[it.cls] ?? String(it.cls)))));
     if (opts.config.diftMode === 'shared') {
-      const { width, height } = items[0]!.transform;
-      const { maps, dims } = await diftMaps(model, items.map((it, i) => ({ key: it.key, latent: it.latent, patch: -1, context: contexts[i]! })), height / LATENT_FACTOR, width / LATENT_FACTOR, opts);
-      const [c, dh, dw] = dims;
-      return items.map((it, i) => ({ ...it, features: it.patches.map((p) => poolFeature(maps[i]!, c, dh, dw, p.box, width, height)) }));
+      // One pass per image size of the batch; each patch pools the cells it covers.
+      const features = new Array<Float32Array[]>(items.length);
+      await Promise.all(
+        sizeGroups(items).map(async (group) => {
+          const { width, height } = items[group[0]!]!.transform;
+          const jobs = group.map((i) => ({ key: items[i]!.key, latent: items[i]!.latent, patch: -1, context: contexts[i]! }));
+          const { maps, dims } = await diftMaps(model, jobs, height / LATENT_FACTOR, width / LATENT_FACTOR, opts);
+          const [c, dh, dw] = dims;
+          group.forEach((i, g) => (features[i] = items[i]!.patches.map((p) => poolFeature(maps[g]!, c, dh, dw, p.box, width, height))));
+        }),
+      );
+      return items.map((it, i) => ({ ...it, features: features[i]! }));
     }
     // crop: patches of one size share a VAE call and a UNet call.
     const crops: { item: number; patch: number; box: Box }[] = [];

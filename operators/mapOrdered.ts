@@ -1,5 +1,6 @@
 import { Observable, type OperatorFunction } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
+import { dropAll, holdAll } from './flow.js';
 
 interface Slot<T, R> {
   input: T;
@@ -13,6 +14,10 @@ interface Slot<T, R> {
  * input order: results never depend on which item finished first (determinism, resume), and a slow
  * item holds back at most `concurrency - 1` finished ones. A failed item goes to `onError` when that
  * is given and accepts it (returns true), and is dropped; otherwise it ends the stream.
+ *
+ * A sample (or micro-batch) holds its place in the Flow window from arrival until its result has been
+ * handed on, it is dropped, or the subscription ends: use it for an asynchronous step of your own that
+ * should count against the window.
  */
 export function mapOrdered<T, R>(
   fn: (input: T) => Promise<R>,
@@ -61,18 +66,22 @@ export function mapOrdered<T, R>(
           const slot = window.shift()!;
           if (slot.state === 'done') {
             subscriber.next(slot.value as R);
+            dropAll(slot.input);
           } else if (slot.state === 'failed') {
             let handled = false;
             try {
               handled = onError !== undefined && onError(slot.input, slot.error);
             } catch (err) {
+              window.unshift(slot);
               subscriber.error(err);
               return;
             }
             if (!handled) {
+              window.unshift(slot);
               subscriber.error(slot.error);
               return;
             }
+            dropAll(slot.input);
           }
         }
         if (subscriber.closed) return;
@@ -82,6 +91,7 @@ export function mapOrdered<T, R>(
 
       const sub = source.subscribe({
         next: (input) => {
+          holdAll(input);
           waiting.push(input);
           start();
         },
@@ -91,6 +101,13 @@ export function mapOrdered<T, R>(
           flush();
         },
       });
-      return () => sub.unsubscribe();
+      return () => {
+        sub.unsubscribe();
+        // Whatever is still here will never be handed on: its places are free.
+        for (const slot of window.splice(0)) dropAll(slot.input);
+        for (let i = head; i < waiting.length; i++) dropAll(waiting[i]);
+        waiting = [];
+        head = 0;
+      };
     });
 }

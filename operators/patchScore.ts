@@ -11,8 +11,10 @@ import { poolScores } from './math/pooling.js';
 import { toOriginal } from './math/resizeTransform.js';
 import type { Patch, Patched, Scored } from './types.js';
 
+/** The patch settings of the score configuration. */
 export type PatchScoreOptions = Pick<ScoreConfig, 'patchSize' | 'patchStride' | 'patchesPerImage' | 'nmsIou' | 'wholeImage'>;
 
+/** One image's candidate patches from its score map, best first, with boxes in resized and original pixels. */
 export function scorePatches(item: Scored, opts: PatchScoreOptions): Patch[] {
   const { width, height } = item.transform;
   const { h, w } = latentSize(width, height);
@@ -29,6 +31,7 @@ export function scorePatches(item: Scored, opts: PatchScoreOptions): Patch[] {
   });
 }
 
+/** Stage I, last step: the candidate patches of each image (scorePatches). */
 export function patchScore(opts: PatchScoreOptions): OperatorFunction<Scored[], Patched[]> {
   return map((items) => items.map((it) => ({ ...it, patches: scorePatches(it, opts) })));
 }

@@ -58,6 +58,7 @@ export function byScore(patches: Patch[]): Patch[] {
   return patches.map((p, i) => ({ p, i })).sort((a, b) => b.p.score - a.p.score || a.i - b.i).map(({ p }) => p);
 }
 
+/** Options of randomPatches: the patch settings and seed. */
 export interface RandomPatchesOptions {
   config: Pick<ScoreConfig, 'patchSize' | 'patchesPerImage' | 'seed' | 'wholeImage'>;
 }

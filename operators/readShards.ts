@@ -1,21 +1,31 @@
 /**
  * The pipeline's source: WebDataset shards -> labelled samples, one at a time and only while the
- * Flow has room, so memory never depends on shard size or count. Samples the store already holds are
- * passed over (they still count towards the limit per class), which is what makes a re-run resume.
+ * Flow window has room, so memory never depends on shard size or count. Samples the store already
+ * holds are passed over (they still count towards the limit per class), which is what makes a re-run
+ * resume. Unsubscribing stops it at once, and the shard being read is closed.
  */
 import { Observable } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
-import { readSamples, sampleClass, sampleImage, type ClassMap, type MemberInfo, type ShardSpec } from '../storage/webdataset/index.js';
+import { readSamples, requireImage, sampleClass, type ClassMap, type MemberInfo, type ShardSpec } from '../storage/webdataset/index.js';
 import { Flow } from './flow.js';
 import { skipEvent, type ErrorPolicy, type OnSkip } from './skips.js';
 import type { SampleRef } from './types.js';
 
+/** Default window of readShards: samples held at once by the operators after it. */
+export const DEFAULT_WINDOW = 64;
+
+/** A sample as the source emits it: key, shard, class index, image bytes and its place in the window. */
 export interface RawSample extends SampleRef {
   image: Buffer;
 }
 
+/** Options of readShards: class map, window, per-class limit, resume, error policy and progress hooks. */
 export interface ReadShardsOptions {
+  /** Turns class names (.json, .txt) into indices and checks .cls indices against the classes. */
   classMap?: ClassMap;
+  /** Samples held at once by the operators downstream (default 64); each subscription gets its own Flow. */
+  window?: number;
+  /** A Flow to use instead of `window`, e.g. to watch `alive` and `peak`; one run at a time. */
   flow?: Flow;
   /** Keep at most this many samples of each class (the paper: 300 per class are nearly as good as all). */
   limitPerClass?: number;
@@ -27,11 +37,12 @@ export interface ReadShardsOptions {
   onMember?: (info: MemberInfo) => void;
 }
 
+/** Samples of `urls` (brace patterns, globs, lists) as RawSamples carrying their Flow tickets. */
 export function readShards(urls: ShardSpec, opts: ReadShardsOptions = {}): Observable<RawSample> {
-  const flow = opts.flow ?? new Flow(64);
   const policy = opts.onError ?? 'skip';
   return new Observable<RawSample>((subscriber) => {
-    let stopped = false;
+    const flow = opts.flow ?? new Flow(opts.window ?? DEFAULT_WINDOW);
+    const stop = new AbortController();
     const perClass = new Map<number, number>();
     const skip = (stage: string, ref: { key?: string; url: string }, err: unknown): void => {
       if (policy === 'fail') throw err;
@@ -45,12 +56,12 @@ export function readShards(urls: ShardSpec, opts: ReadShardsOptions = {}): Obser
         onSkip: (info) => opts.onSkip?.(skipEvent('read', { url: info.url }, new DdpsError('BAD_SHARD', info.reason, { file: info.url }))),
       });
       for await (const s of samples) {
-        if (stopped) break;
+        if (stop.signal.aborted) break;
         const ref = { key: s.__key__, url: s.__url__ };
-        const image = sampleImage(s);
+        let image: Buffer;
         let cls: number | undefined;
         try {
-          if (!image) throw new DdpsError('BAD_SAMPLE', `${ref.url}: sample ${ref.key} has no image (jpg, jpeg, png or webp)`, { sample: ref.key, file: ref.url });
+          image = requireImage(s);
           cls = sampleClass(s, opts.classMap);
           if (cls === undefined) throw new DdpsError('BAD_SAMPLE', `${ref.url}: sample ${ref.key} has no class (.cls, or .json/.txt with a class map)`, { sample: ref.key, file: ref.url });
         } catch (err) {
@@ -61,20 +72,21 @@ export function readShards(urls: ShardSpec, opts: ReadShardsOptions = {}): Obser
         if (opts.limitPerClass !== undefined && count >= opts.limitPerClass) continue;
         perClass.set(cls, count + 1);
         if (opts.isDone?.(ref.key)) continue;
-        const ticket = await flow.acquire();
-        if (stopped) {
+        const ticket = await flow.acquire(stop.signal);
+        if (ticket === undefined) break;
+        try {
+          subscriber.next({ ...ref, cls, image, ticket });
+        } finally {
+          // Handed on: an operator that took the sample holds its place from here.
           ticket.release();
-          break;
         }
-        subscriber.next({ ...ref, cls, image: image!, ticket });
       }
     };
     run().then(
       () => subscriber.complete(),
       (err: unknown) => subscriber.error(err),
     );
-    return () => {
-      stopped = true;
-    };
+    // Leaving the loop returns the reader, which closes the shard it was reading.
+    return () => stop.abort();
   });
 }

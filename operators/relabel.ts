@@ -7,9 +7,11 @@ import type { OperatorFunction } from 'rxjs';
 import { type Classifier, type RgbImage, argmax, softmax } from '../models/classifier.js';
 import { DdpsError } from '../core/errors.js';
 import { murmur3x86_128 } from '../models/noise.js';
+import { cropRgb } from './math/crop.js';
 import { mapOrdered } from './mapOrdered.js';
 import { type Box } from '../core/geometry.js';
 
+/** The teacher's soft label of one FKD random-resized crop of an image, for one epoch. */
 export interface FkdLabel {
   epoch: number;
   /** [x, y, w, h] in the image's pixels. */
@@ -27,6 +29,7 @@ export interface SoftLabel {
   fkd?: FkdLabel[];
 }
 
+/** Options of relabel (softLabels): temperature, FKD epochs and the crops' seed. */
 export interface SoftLabelOptions {
   temperature?: number;
   /** Epochs of FKD crop labels (0: none). */
@@ -94,30 +97,6 @@ export function randomResizedCrop(width: number, height: number, seed: number, k
   if (inRatio < CROP_RATIO[0]) h = roundHalfEven(w / CROP_RATIO[0]);
   else if (inRatio > CROP_RATIO[1]) w = roundHalfEven(h * CROP_RATIO[1]);
   return { crop: [Math.floor((width - w) / 2), Math.floor((height - h) / 2), w, h], flip };
-}
-
-/** The [x, y, w, h] window of an HxWx3 image, mirrored left-right when `flip`. */
-export function cropRgb(img: RgbImage, box: Box, flip = false): RgbImage {
-  const [x, y, w, h] = box;
-  if (x < 0 || y < 0 || w < 1 || h < 1 || x + w > img.width || y + h > img.height) {
-    throw new DdpsError('BAD_ARGUMENT', `crop [${box}] is outside the ${img.width}x${img.height} image`);
-  }
-  const rgb = new Uint8Array(w * h * 3);
-  for (let r = 0; r < h; r++) {
-    const src = ((y + r) * img.width + x) * 3;
-    if (!flip) {
-      rgb.set(img.rgb.subarray(src, src + w * 3), r * w * 3);
-      continue;
-    }
-    for (let c = 0; c < w; c++) {
-      const s = src + (w - 1 - c) * 3;
-      const d = (r * w + c) * 3;
-      rgb[d] = img.rgb[s]!;
-      rgb[d + 1] = img.rgb[s + 1]!;
-      rgb[d + 2] = img.rgb[s + 2]!;
-    }
-  }
-  return { rgb, width: w, height: h };
 }
 
 /** Seven significant digits: float32's precision, without its long decimal tails in the JSON. */

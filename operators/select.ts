@@ -6,9 +6,11 @@ import { map, type OperatorFunction } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import type { ClassPatch, ScoreStore } from '../storage/store/index.js';
 import { MOSAIC_MAX_IPC, patchesNeeded } from './math/mosaic.js';
+import { patchKey } from './math/ranking.js';
 import { selectPatches, type Candidate } from './math/selection.js';
 import type { ClassSelection, RankedPatch } from './selectionTypes.js';
 
+/** The budget: images per class, mosaics, top clusters and optional near-duplicate skipping. */
 export interface SelectOptions {
   /** Images per class. */
   ipc: number;
@@ -20,8 +22,6 @@ export interface SelectOptions {
   dedup?: number;
 }
 
-const patchId = (key: string, index: number): string => `${key}\0${index}`;
-
 /**
  * Class `cls`'s selection. A class without patches selects nothing; one whose patches are not all in
  * its stored clusters (scored after ranking) must be re-ranked first.
@@ -29,14 +29,14 @@ const patchId = (key: string, index: number): string => `${key}\0${index}`;
 export function selectClass(store: ScoreStore, cls: number, opts: SelectOptions): ClassSelection {
   const needed = patchesNeeded(opts.ipc, opts.mosaic ?? opts.ipc <= MOSAIC_MAX_IPC);
   const patches = new Map<string, ClassPatch>();
-  for (const p of store.classPatches(cls)) patches.set(patchId(p.key, p.index), p);
+  for (const p of store.classPatches(cls)) patches.set(patchKey(p), p);
   if (patches.size === 0) return { cls, needed, patches: [], short: true };
   const rec = store.getClassClusters(cls);
   if (rec === undefined) {
     throw new DdpsError('BAD_ARGUMENT', `score store ${store.dir}: class ${cls} has ${patches.size} patches but no clusters; rank the store before selecting`, { file: store.dir });
   }
   const candidates: Candidate[] = rec.members.map((m) => {
-    const p = patches.get(patchId(m.key, m.index));
+    const p = patches.get(patchKey(m));
     if (p === undefined) stale(store, cls, `its clusters name patch ${m.key}#${m.index}, which the store no longer has`);
     return { key: m.key, index: m.index, cluster: m.cluster, rank: m.rank, score: p.score, ...(opts.dedup === undefined ? {} : { feature: p.feature }) };
   });
@@ -54,7 +54,7 @@ export function selectClass(store: ScoreStore, cls: number, opts: SelectOptions)
   };
   const ranked = picked.map((i): RankedPatch => {
     const c = candidates[i];
-    const p = patches.get(patchId(c.key, c.index))!;
+    const p = patches.get(patchKey(c))!;
     return { key: c.key, index: c.index, cls, shard: shardOf(c.key), boxOriginal: p.boxOriginal, score: c.score, cluster: c.cluster, rank: c.rank };
   });
   return { cls, needed, patches: ranked, short: ranked.length < needed };

@@ -37,6 +37,7 @@ export interface DistilledImage {
   cells: RankedPatch[];
 }
 
+/** One class's line in a distilled folder's manifest. */
 export interface ManifestClass {
   name: string;
   images: number;
@@ -46,6 +47,7 @@ export interface ManifestClass {
   short: boolean;
 }
 
+/** manifest.json of a distilled folder: the budget, the layout, per-class counts, the store's configuration and the pack's identity. */
 export interface DistillManifest {
   ipc: number;
   mosaic: boolean;

@@ -12,8 +12,10 @@ export interface SkipEvent {
   reason: string;
 }
 
+/** What a bad sample does: `skip` (counted, named, passed over) or `fail` (ends the run). */
 export type ErrorPolicy = 'skip' | 'fail';
 
+/** Called with each sample or shard tail the run could not use. */
 export type OnSkip = (event: SkipEvent) => void;
 
 export function skipEvent(stage: string, ref: { key?: string; url: string }, err: unknown): SkipEvent {
@@ -25,6 +27,7 @@ export function skipEvent(stage: string, ref: { key?: string; url: string }, err
 /** Called with each sample dropped for DdpsError('BAD_SAMPLE'). */
 export type SampleErrorHandler = (ref: SampleRef, err: DdpsError) => void;
 
+/** Options shared by the per-image operators (decode, resize). */
 export interface StageOptions {
   /** Images in flight at once (default 4). */
   concurrency?: number;

@@ -1,16 +1,16 @@
 /**
- * The sink: each sample goes into the store in one transaction with everything it produced, then its
- * place in the window is freed. A sample is either fully stored or not at all, so a killed run
- * resumes by passing over what is stored.
+ * The sink: each sample goes into the store in one transaction with everything it produced, and its
+ * place in the window is free once its summary is handed on. A sample is either fully stored or not
+ * at all, so a killed run resumes by passing over what is stored.
  */
 import type { OperatorFunction } from 'rxjs';
 import { latentSize } from '../core/geometry.js';
 import type { ScoreStore } from '../storage/store/index.js';
-import { release } from './flow.js';
 import { mapOrdered } from './mapOrdered.js';
 import type { StageTimer } from '../models/stageTimer.js';
 import type { Featured } from './types.js';
 
+/** What toStore hands on for each stored sample (for progress and counts). */
 export interface StoredSummary {
   key: string;
   url: string;
@@ -32,15 +32,12 @@ export function toRecord(it: Featured) {
   };
 }
 
+/** The scoring sink: each sample's score map, patches and DIFT features in one store transaction. */
 export function toStore(store: ScoreStore, timer?: StageTimer): OperatorFunction<Featured[], StoredSummary[]> {
   return mapOrdered(async (items: Featured[]) => {
-    try {
-      // One transaction per sample, committed together: lmdb-js batches concurrent writes into one sync.
-      const put = () => Promise.all(items.map((it) => store.putSample(toRecord(it))));
-      await (timer ? timer.time('store', put) : put());
-    } finally {
-      items.forEach(release);
-    }
+    // One transaction per sample, committed together: lmdb-js batches concurrent writes into one sync.
+    const put = () => Promise.all(items.map((it) => store.putSample(toRecord(it))));
+    await (timer ? timer.time('store', put) : put());
     return items.map((it) => ({ key: it.key, url: it.url, cls: it.cls, patches: it.patches.length, topScore: it.patches[0]?.score ?? NaN }));
   }, 1);
 }

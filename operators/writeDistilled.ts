@@ -1,16 +1,16 @@
 /**
  * Stage III sink: each rendered image becomes one WebDataset sample, `<key>.png`, `<key>.cls` and
- * `<key>.json` (where every cell came from, in original pixels), then its place in the flow is freed.
+ * `<key>.json` (where every cell came from, in original pixels).
  */
-import type { OperatorFunction } from 'rxjs';
+import { map, type OperatorFunction, pipe } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import type { SampleToWrite, ShardWriter } from '../storage/webdataset/index.js';
 import type { RenderedImage } from './concat.js';
-import { release } from './flow.js';
-import { mapOrdered } from './mapOrdered.js';
 import type { DistilledImage } from './selectionTypes.js';
+import { writeShards } from './writeShards.js';
 import { type Box } from '../core/geometry.js';
 
+/** What a distilled sample's `.json` records besides its cells: the budget, the layout and the class names. */
 export interface ProvenanceOptions {
   ipc: number;
   mosaic: boolean;
@@ -18,6 +18,7 @@ export interface ProvenanceOptions {
   classNames: readonly string[];
 }
 
+/** Where one cell of a distilled image came from, in original pixels. */
 export interface CellProvenance {
   source: string;
   shard: string;
@@ -57,20 +58,17 @@ export function distilledSample(img: RenderedImage, opts: ProvenanceOptions): Sa
   return { __key__: img.key, png: img.png, cls: String(img.cls), json: provenance(img, opts) };
 }
 
+/** What writeDistilled hands on for each image written. */
 export interface WrittenImage {
   key: string;
   cls: number;
   bytes: number;
 }
 
-/** Writes each image in input order (the writer rolls shards by maxcount / maxsize). */
+/** Writes each image in input order as `<key>.png`, `<key>.cls`, `<key>.json` (writeShards). */
 export function writeDistilled(writer: ShardWriter, opts: ProvenanceOptions): OperatorFunction<RenderedImage, WrittenImage> {
-  return mapOrdered(async (img: RenderedImage) => {
-    try {
-      await writer.write(distilledSample(img, opts));
-    } finally {
-      release(img);
-    }
-    return { key: img.key, cls: img.cls, bytes: img.png.length };
-  }, 1);
+  return pipe(
+    writeShards(writer, (img: RenderedImage) => distilledSample(img, opts)),
+    map(({ item }) => ({ key: item.key, cls: item.cls, bytes: item.png.length })),
+  );
 }

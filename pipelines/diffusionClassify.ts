@@ -6,20 +6,20 @@
  *
  *   preparedBatches -> encodeLatent -> classLosses -> argmin
  */
-import { lastValueFrom, tap } from 'rxjs';
+import { concatAll, lastValueFrom, tap } from 'rxjs';
 import { mergeReports, StageTimer } from '../models/stageTimer.js';
 import { argmin, classLosses } from '../operators/classLosses.js';
 import { encodeLatent } from '../operators/encodeLatent.js';
-import { Flow, release } from '../operators/flow.js';
 import type { SkipEvent } from '../operators/skips.js';
-import { unbatch } from '../operators/batch.js';
 import { defaultWindow, preparedBatches, type ScoreRunOptions } from './score.js';
 
+/** A diffusion-classifier run: the scoring run's inputs without a store, and a hook per classified sample. */
 export interface ClassifyOptions
   extends Pick<ScoreRunOptions, 'shards' | 'model' | 'config' | 'labels' | 'classMap' | 'batchSize' | 'concurrency' | 'onError' | 'onSkip' | 'onMember'> {
   onSample?: (s: ClassifiedSample) => void;
 }
 
+/** One image's verdict: true and predicted class, and the losses that decided it. */
 export interface ClassifiedSample {
   key: string;
   cls: number;
@@ -29,6 +29,7 @@ export interface ClassifiedSample {
   uncondLoss: number;
 }
 
+/** What runDiffusionClassifier measured. */
 export interface ClassifySummary {
   images: number;
   correct: number;
@@ -67,6 +68,7 @@ export function summarizeClassified(samples: readonly ClassifiedSample[], labels
   return { images: n, correct, top1: n ? correct / n : 0, perClass, confusion, signal: { meanGap: n ? gap / n : 0, positive: n ? positive / n : 0 } };
 }
 
+/** Classifies every labelled image of the shards by its lowest-loss prompt; see the module comment. */
 export async function runDiffusionClassifier(opts: ClassifyOptions): Promise<ClassifySummary> {
   const { config, model } = opts;
   const batchSize = opts.batchSize ?? 4;
@@ -81,7 +83,7 @@ export async function runDiffusionClassifier(opts: ClassifyOptions): Promise<Cla
       shards: opts.shards,
       config,
       batchSize,
-      flow: new Flow(defaultWindow(batchSize, concurrency)),
+      window: defaultWindow(batchSize, concurrency),
       onError: opts.onError ?? 'skip',
       onSkip: (e) => {
         skipped.push(e);
@@ -93,9 +95,8 @@ export async function runDiffusionClassifier(opts: ClassifyOptions): Promise<Cla
     }).pipe(
       encodeLatent(model, { concurrency }),
       classLosses(model, { config, labels: opts.labels, concurrency }),
-      unbatch(),
+      concatAll(),
       tap((it) => {
-        release(it);
         const s: ClassifiedSample = { key: it.key, cls: it.cls, predicted: argmin(it.classLosses), losses: Array.from(it.classLosses), uncondLoss: it.uncondLoss };
         samples.push(s);
         opts.onSample?.(s);

@@ -11,6 +11,7 @@ import { ScoreStore } from '../storage/store/index.js';
 import { materialize } from './materialize.js';
 import { selectFromStore, updateRanks, type UpdateRanksResult } from './rank.js';
 
+/** Options of selectBudgets: the store, the budgets, the output folder and the selection knobs. */
 export interface BudgetsOptions {
   storeDir: string;
   ipcs: number[];
@@ -31,6 +32,7 @@ export interface BudgetsOptions {
   perBudgetFolders?: boolean;
 }
 
+/** One budget's output folder, manifest and selection time. */
 export interface BudgetResult {
   ipc: number;
   dir: string;
@@ -38,6 +40,7 @@ export interface BudgetResult {
   selectMs: number;
 }
 
+/** What selectBudgets did: how the ranks were brought up to date, and each budget. */
 export interface BudgetsResult {
   ranks: UpdateRanksResult;
   budgets: BudgetResult[];
@@ -58,6 +61,7 @@ export function parseClasses(spec: string, names: readonly string[]): number[] {
   });
 }
 
+/** Brings the ranks up to date, then selects and writes each IPC (see the module comment); no model runs. */
 export async function selectBudgets(opts: BudgetsOptions): Promise<BudgetsResult> {
   const probe = ScoreStore.open(opts.storeDir, { readOnly: true });
   const config = probe.config;

@@ -6,7 +6,7 @@
  * Deterministic: the same selection gives byte-identical shards and manifest (fixed PNG settings,
  * the writer's fixed tar headers, classes in index order, no timestamps).
  */
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { from, ignoreElements, lastValueFrom } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
@@ -16,12 +16,16 @@ import { Flow } from '../operators/flow.js';
 import { layoutImages, type MosaicMode, mosaicFor, patchesNeeded } from '../operators/math/mosaic.js';
 import type { ClassSelection, DistillManifest, ManifestClass } from '../operators/selectionTypes.js';
 import { className, writeDistilled } from '../operators/writeDistilled.js';
+import { writeJsonAtomic } from '../storage/json.js';
 import { ShardWriter } from '../storage/webdataset/index.js';
 
+/** File names of distilled shards. */
 export const DISTILLED_PATTERN = 'distilled-%06d.tar';
 const DISTILLED_NAME = /^distilled-\d{6,}\.tar$/;
+/** The manifest beside distilled shards. */
 export const MANIFEST_NAME = 'manifest.json';
 
+/** Options of materialize: the budget, the layout, the output folder and what the manifest records. */
 export interface MaterializeOptions {
   ipc: number;
   /** Mosaics or not, or a `--mosaic` mode resolved by mosaicFor with `config.wholeImage`. */
@@ -69,11 +73,6 @@ async function removeStale(outDir: string, written: readonly string[]): Promise<
   for (const name of await readdir(outDir)) {
     if (DISTILLED_NAME.test(name) && !keep.has(name)) await rm(join(outDir, name));
   }
-}
-
-async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(value, null, 2) + '\n');
-  await rename(`${path}.tmp`, path);
 }
 
 /** Writes `<outDir>/distilled-%06d.tar` and `<outDir>/manifest.json`; returns the manifest. */

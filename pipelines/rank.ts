@@ -7,12 +7,13 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import { cluster, clusterClass, clusterInfo, loadClassFeatures, type ClusterOptions, type ClusterSummary } from '../operators/cluster.js';
 import { squaredDistance } from '../operators/math/kmeans.js';
-import { rankClass, type Assigned } from '../operators/math/ranking.js';
+import { patchKey, rankClass, type Assigned } from '../operators/math/ranking.js';
 import { select, type SelectOptions } from '../operators/select.js';
 import type { ClassSelection } from '../operators/selectionTypes.js';
 import { CentroidIndex } from '../storage/store/annIndex.js';
 import type { ClusterMember, ScoreStore } from '../storage/store/index.js';
 
+/** Options of rankStore: k-means settings and which classes. */
 export interface RankStoreOptions extends ClusterOptions {
   /** Default: every class with scored samples. */
   classes?: number[];
@@ -25,6 +26,7 @@ export function rankStore(store: ScoreStore, opts: RankStoreOptions = {}): Promi
   return lastValueFrom(from(opts.classes ?? storedClasses(store)).pipe(cluster(store, opts), toArray()));
 }
 
+/** Options of selectFromStore: the budget and which classes. */
 export interface SelectFromStoreOptions extends SelectOptions {
   /** Default: every class with scored samples. */
   classes?: number[];
@@ -41,6 +43,7 @@ export function selectFromStore(store: ScoreStore, opts: SelectFromStoreOptions)
   return out;
 }
 
+/** Options of updateRanks: when to re-cluster, and with what. */
 export interface UpdateRanksOptions {
   /**
    * A class is re-clustered from scratch when the patches folded in since its last full clustering,
@@ -55,6 +58,7 @@ export interface UpdateRanksOptions {
   classes?: number[];
 }
 
+/** Which classes updateRanks folded in, re-clustered or left alone. */
 export interface UpdateRanksResult {
   /** New patches assigned to the existing centroids, ranks recomputed. */
   incremental: number[];
@@ -81,8 +85,6 @@ export async function updateRanks(store: ScoreStore, opts: UpdateRanksOptions = 
   return result;
 }
 
-const memberId = (m: { key: string; index: number }): string => `${m.key}\0${m.index}`;
-
 async function updateClass(store: ScoreStore, cls: number, threshold: number, opts: UpdateRanksOptions): Promise<Update> {
   const prev = store.getClassClusters(cls);
   const data = loadClassFeatures(store, cls);
@@ -92,8 +94,8 @@ async function updateClass(store: ScoreStore, cls: number, threshold: number, op
     return 'reclustered';
   }
   const info = clusterInfo(prev);
-  const known = new Map<string, ClusterMember>(prev.members.map((m) => [memberId(m), m]));
-  const fresh = data.patches.filter((p) => !known.has(memberId(p))).length;
+  const known = new Map<string, ClusterMember>(prev.members.map((m) => [patchKey(m), m]));
+  const fresh = data.patches.filter((p) => !known.has(patchKey(p))).length;
   // Members whose sample was re-put with fewer patches (or removed) drop out of the ranking.
   const dropped = prev.members.length - (data.patches.length - fresh);
   if (fresh === 0 && dropped === 0) return 'unchanged';
@@ -107,7 +109,7 @@ async function updateClass(store: ScoreStore, cls: number, threshold: number, op
   }
   const index = CentroidIndex.load(store.dir, cls, prev.centroids);
   const assigned = data.patches.map((p, i): Assigned => {
-    const old = known.get(memberId(p));
+    const old = known.get(patchKey(p));
     if (old !== undefined) return { key: p.key, index: p.index, cluster: old.cluster, distance: old.distance };
     const c = index.nearest(data.features.subarray(i * dim, (i + 1) * dim));
     return { key: p.key, index: p.index, cluster: c, distance: Math.sqrt(squaredDistance(data.features, i, centroids, c, dim)) };

@@ -17,8 +17,10 @@ import { decodeImage } from '../operators/decode.js';
 import { Flow, release, type Ticket } from '../operators/flow.js';
 import { mapOrdered } from '../operators/mapOrdered.js';
 import { CROP_RATIO, CROP_SCALE, checkSoftLabelOptions, softLabels } from '../operators/relabel.js';
-import { ShardWriter, readSamples, sampleClass, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
+import { writeJsonAtomic } from '../storage/json.js';
+import { ShardWriter, readSamples, requireImage, sampleClass, type WdsSample } from '../storage/webdataset/index.js';
 
+/** Options of relabelShards: input and output folders, the teacher, and the soft-label settings. */
 export interface RelabelOptions {
   /** Folder of distilled shards (`*.tar`, `*.tar.gz`, `*.tgz`) and, optionally, manifest.json. */
   inDir: string;
@@ -35,6 +37,7 @@ export interface RelabelOptions {
   onSample?: (s: { key: string; shard: string; agree?: boolean }) => void;
 }
 
+/** What relabelShards wrote, and how often the teacher agreed with the hard labels. */
 export interface RelabelSummary {
   images: number;
   /** Images that carry a hard label (.cls or .json). */
@@ -90,14 +93,7 @@ function shardSamples(url: string, flow: Flow): Observable<{ sample: WdsSample; 
 
 async function decodeSample(item: { sample: WdsSample; ticket: Ticket }) {
   const { sample } = item;
-  const image = sampleImage(sample);
-  if (image === undefined) {
-    const members = Object.keys(sample).filter((k) => !k.startsWith('__'));
-    throw new DdpsError('BAD_SAMPLE', `sample "${sample.__key__}" in ${sample.__url__} has no image (members: ${members.join(', ')}); expected jpg, jpeg, png or webp`, {
-      sample: sample.__key__,
-      file: sample.__url__,
-    });
-  }
+  const image = requireImage(sample);
   const cls = sampleClass(sample);
   const decoded = await decodeImage(image, { key: sample.__key__, url: sample.__url__, cls: cls ?? -1 });
   return { ...item, key: sample.__key__, hard: cls, rgb: decoded.rgb, width: decoded.width, height: decoded.height };
@@ -116,11 +112,10 @@ async function copyManifest(opts: RelabelOptions, settings: Record<string, unkno
   if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest)) {
     throw new DdpsError('BAD_CONFIG', `relabel: ${from} is not a JSON object`, { file: from });
   }
-  const to = join(opts.outDir, 'manifest.json');
-  await writeFile(`${to}.tmp`, `${JSON.stringify({ ...manifest, relabel: settings }, null, 2)}\n`);
-  await rename(`${to}.tmp`, to);
+  await writeJsonAtomic(join(opts.outDir, 'manifest.json'), { ...manifest, relabel: settings });
 }
 
+/** Stage IV over a folder of distilled shards: the same shards with `<key>.soft.json` teacher soft labels (and FKD crop labels). */
 export async function relabel(opts: RelabelOptions): Promise<RelabelSummary> {
   const started = performance.now();
   const { temperature, fkdEpochs, seed } = checkSoftLabelOptions(opts);

@@ -23,6 +23,7 @@ import { ScoreStore, type ClassCounts, type ClassPatch, type RunLog, type Skippe
 import { readSamples, sampleClass, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
 import { type Box } from '../core/geometry.js';
 
+/** Options of writeReport: the store, an optional distilled selection and the output folder. */
 export interface ReportOptions {
   store: string;
   /** A distilled output folder: manifest.json beside `*.tar` shards. */
@@ -44,6 +45,7 @@ export interface ReportOptions {
   skippedRows?: number;
 }
 
+/** What writeReport wrote. */
 export interface ReportSummary {
   /** Path of the page. */
   index: string;

@@ -6,18 +6,17 @@
  * Memory is bounded by the Flow window whatever the number of shards; the model runs on worker
  * threads (PackPool) while this thread decodes, batches and writes; a re-run passes over stored samples.
  */
-import { concat, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
+import { concat, concatAll, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import { classifierScore, type CropClassifier } from '../operators/classifierScore.js';
 import { randomPatches } from '../operators/randomPatches.js';
 import type { DiffusionModel } from '../models/diffusion.js';
 import type { ClassMap, MemberInfo, ShardSpec } from '../storage/webdataset/index.js';
 import type { ScoreStore } from '../storage/store/index.js';
-import { batch, unbatch } from '../operators/batch.js';
+import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { dift } from '../operators/dift.js';
 import { encodeLatent } from '../operators/encodeLatent.js';
-import { Flow, release } from '../operators/flow.js';
 import { lossDiff } from '../operators/lossDiff.js';
 import { scorePatches } from '../operators/patchScore.js';
 import { readShards } from '../operators/readShards.js';
@@ -27,8 +26,8 @@ import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.j
 import { toStore, type StoredSummary } from '../operators/toStore.js';
 import type { Encoded, Patched, Prepared, SampleRef } from '../operators/types.js';
 import type { ScoreConfig } from '../core/config.js';
-import { UNET_ALIGN } from '../core/geometry.js';
 
+/** A scoring run: shards, model, store, configuration and labels, with batching, concurrency, error policy and progress hooks. */
 export interface ScoreRunOptions {
   shards: ShardSpec;
   model: DiffusionModel;
@@ -60,7 +59,8 @@ export interface PrepareOptions {
   config: Pick<ScoreConfig, 'imageSize' | 'wholeImage' | 'patchSize' | 'limitPerClass'>;
   classMap?: ClassMap;
   batchSize: number;
-  flow: Flow;
+  /** Samples alive in the pipeline at once. */
+  window: number;
   onError: ErrorPolicy;
   /** Every skipped sample, from any stage. */
   onSkip: (e: SkipEvent) => void;
@@ -71,21 +71,12 @@ export interface PrepareOptions {
   timer: StageTimer;
 }
 
-/**
- * Stage 0 as a source of micro-batches: readShards -> decode -> resize -> batch (items of one size per
- * batch). Each item holds a Flow ticket that whoever consumes it must release.
- */
+/** Stage 0 as a source of micro-batches: readShards -> decode -> resize -> batch. */
 export function preparedBatches(opts: PrepareOptions): Observable<Prepared[]> {
   const { config, timer } = opts;
-  const drop =
-    (stage: string) =>
-    (ref: SampleRef, err: unknown): void => {
-      release(ref);
-      opts.onSkip(skipEvent(stage, ref, err));
-    };
-  const onError = (stage: string) => (opts.onError === 'skip' ? drop(stage) : undefined);
+  const onError = (stage: string) => (opts.onError === 'skip' ? (ref: SampleRef, err: unknown) => opts.onSkip(skipEvent(stage, ref, err)) : undefined);
   return readShards(opts.shards, {
-    flow: opts.flow,
+    window: opts.window,
     onError: opts.onError,
     onSkip: opts.onSkip,
     ...(opts.isDone ? { isDone: opts.isDone } : {}),
@@ -97,20 +88,20 @@ export function preparedBatches(opts: PrepareOptions): Observable<Prepared[]> {
     resize({
       imageSize: config.imageSize,
       wholeImage: config.wholeImage,
-      align: UNET_ALIGN,
       ...(config.wholeImage ? {} : { minSize: opts.minSize ?? config.patchSize / 2 }),
       timer,
       onError: onError('resize'),
     }),
-    batch(opts.batchSize, (it) => `${it.transform.width}x${it.transform.height}`),
+    batch(opts.batchSize),
   );
 }
 
-/** The Flow window that keeps `concurrency` model calls of `batchSize` items fed. */
+/** Enough samples in flight to keep every worker fed: a batch in each model stage per worker, and one batching. */
 export function defaultWindow(batchSize: number, concurrency: number): number {
   return Math.max(16, batchSize * (2 * concurrency + 2));
 }
 
+/** Stages 0-II as one Observable of stored samples (see the module comment); runScore runs it to the end. */
 export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   const { config, store } = opts;
   const batchSize = opts.batchSize ?? 4;
@@ -127,7 +118,7 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
     shards: opts.shards,
     config,
     batchSize,
-    flow: new Flow(opts.window ?? defaultWindow(batchSize, concurrency)),
+    window: opts.window ?? defaultWindow(batchSize, concurrency),
     onError: opts.onError ?? 'skip',
     onSkip: skipped,
     isDone: (key) => store.has(key),
@@ -140,11 +131,12 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
     candidates(opts, timer),
     dift(model, { config, labels: opts.labels, concurrency }),
     toStore(store, timer),
-    unbatch(),
+    concatAll(),
     (stored) => concat(stored, defer(() => Promise.all(skipWrites)).pipe(ignoreElements())),
   );
 }
 
+/** What runScore did: samples stored and skipped, time, busy time per stage, UNet passes. */
 export interface ScoreSummary {
   scored: number;
   skipped: SkipEvent[];

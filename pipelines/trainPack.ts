@@ -41,6 +41,7 @@ export interface PackTrainingSizes {
   logEvery: number;
 }
 
+/** What to train on, where to write the pack, and how (device, threads, seed, sizes). */
 export interface TrainPackOptions {
   /** Shard files (already expanded). */
   shards: readonly string[];
@@ -84,6 +85,7 @@ export interface PackTrainingRecord {
   seconds: number;
 }
 
+/** The trained pack's folder, its training record and the digest ddps gives it. */
 export interface TrainPackResult {
   dir: string;
   record: PackTrainingRecord;
@@ -131,6 +133,11 @@ export async function writePrompts(out: string, labels: readonly string[], condT
   return file;
 }
 
+/**
+ * Writes the tokenizer and the prompts' ids, trains the pack in PyTorch (`python -m ddps_eval.pack.train`,
+ * events to `onEvent`), then loads it as `ddps model check` does. Re-running into a folder that holds a
+ * checkpoint of the same settings resumes it.
+ */
 export async function trainPack(opts: TrainPackOptions): Promise<TrainPackResult> {
   if (opts.shards.length === 0) throw new DdpsError('BAD_ARGUMENT', 'train pack: no shards given');
   if (opts.labels.length < 2) throw new DdpsError('BAD_ARGUMENT', `train pack: a text-conditional model needs at least 2 classes, got ${opts.labels.length}`);

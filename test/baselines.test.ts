@@ -5,13 +5,14 @@ import sharp from 'sharp';
 import { Classifier, softmax } from '../models/classifier.js';
 import { isDdpsError } from '../core/errors.js';
 import { StageTimer } from '../models/stageTimer.js';
-import { bestCrops, classifierScore, cropBoxes, cropRgb, logSoftmaxAt } from '../operators/classifierScore.js';
+import { classifierScore, cropBoxes, logSoftmaxAt } from '../operators/classifierScore.js';
+import { cropRgb } from '../operators/math/crop.js';
 import { decodeImage } from '../operators/decode.js';
-import { iou } from '../operators/math/nms.js';
+import { greedyNms, iou } from '../operators/math/nms.js';
 import { planResize, toOriginal } from '../operators/math/resizeTransform.js';
 import { keyedUniform } from '../models/noise.js';
 import { CLASSIFIER_CROP_STREAM, gridPositions, RANDOM_PATCH_STREAM, randomPatches } from '../operators/randomPatches.js';
-import { resizeImage, toNchw } from '../operators/resize.js';
+import { fromNchw, resizeImage, toNchw } from '../operators/resize.js';
 import type { Encoded, Patched } from '../operators/types.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
 import { DATA } from './helpers/paths.js';
@@ -119,7 +120,7 @@ test('randomPatches: per-key results whatever the batching or order; grid boxes 
   t.true(one.get(it0.key)!.patches.some((q) => q.box[0] === (cell % cols) * 8 && q.box[1] === Math.floor(cell / cols) * 8));
 });
 
-test('logSoftmaxAt, cropRgb, cropBoxes, bestCrops: known answers', (t) => {
+test('logSoftmaxAt, cropRgb, cropBoxes, greedyNms: known answers', (t) => {
   t.true(Math.abs(logSoftmaxAt(Float32Array.of(1, 2, 3), 0) - -2.40760596444438) < 1e-12);
   t.is(logSoftmaxAt(Float32Array.of(1000, 0), 0), 0);
   t.is(logSoftmaxAt(Float32Array.of(1000, 0), 1), -1000);
@@ -128,14 +129,14 @@ test('logSoftmaxAt, cropRgb, cropBoxes, bestCrops: known answers', (t) => {
   const w = 16;
   const h = 16;
   const rgb = Uint8Array.from({ length: w * h * 3 }, (_, i) => i % 256);
-  const crop = cropRgb(toNchw(rgb, w, h), w, h, [8, 4, 5, 3]);
+  const crop = cropRgb(fromNchw(toNchw(rgb, w, h), w, h), [8, 4, 5, 3]);
   t.is(crop.width, 5);
   t.is(crop.height, 3);
   const expected = new Uint8Array(5 * 3 * 3);
   for (let y = 0; y < 3; y++) expected.set(rgb.subarray(((4 + y) * w + 8) * 3, ((4 + y) * w + 13) * 3), y * 15);
   t.deepEqual(crop.rgb, expected);
-  t.deepEqual(cropRgb(Float32Array.of(-1.5, 2, 0), 1, 1, [0, 0, 1, 1]).rgb, Uint8Array.of(0, 255, 128));
-  t.true(isDdpsError(t.throws(() => cropRgb(new Float32Array(3 * 64), 8, 8, [4, 0, 8, 8])), 'BAD_ARGUMENT'));
+  t.deepEqual(fromNchw(Float32Array.of(-1.5, 2, 0), 1, 1).rgb, Uint8Array.of(0, 255, 128));
+  t.true(isDdpsError(t.throws(() => cropRgb(fromNchw(new Float32Array(3 * 64), 8, 8), [4, 0, 8, 8])), 'BAD_ARGUMENT'));
 
   const fixed = cropBoxes(keyedUniform(0, 'x', 0), 256, 320, 224, 8);
   t.is(new Set(fixed.map((b) => b.join())).size, 8);
@@ -156,9 +157,9 @@ test('logSoftmaxAt, cropRgb, cropBoxes, bestCrops: known answers', (t) => {
     { box: [32, 32, 16, 16] as Box, score: -2.5 },
   ];
   // [8,0,16,16] overlaps the best by IoU 1/3 and the repeat is passed over.
-  t.deepEqual(bestCrops(scored, 3, 0.5).map((s) => s.box), [[0, 0, 16, 16], [8, 0, 16, 16], [32, 32, 16, 16]]);
-  t.deepEqual(bestCrops(scored, 3, 0.2).map((s) => s.box), [[0, 0, 16, 16], [32, 32, 16, 16]]);
-  t.deepEqual(bestCrops(scored, 3, 1).map((s) => s.score), [-1, -2, -2.5]);
+  t.deepEqual(greedyNms(scored, 3, 0.5).map((s) => s.box), [[0, 0, 16, 16], [8, 0, 16, 16], [32, 32, 16, 16]]);
+  t.deepEqual(greedyNms(scored, 3, 0.2).map((s) => s.box), [[0, 0, 16, 16], [32, 32, 16, 16]]);
+  t.deepEqual(greedyNms(scored, 3, 1).map((s) => s.score), [-1, -2, -2.5]);
 });
 
 interface CifarSample {
@@ -226,7 +227,7 @@ test('classifierScore with the CIFAR-10 teacher: whole-image scores are log soft
     const next = keyedUniform(1, it.key, 0);
     const rgb = Uint8Array.from({ length: side * side * 3 }, () => Math.round(96 + next() * 64));
     const region: Box = [8 * ((i * 5) % 17), 8 * ((i * 11) % 17), 64, 64];
-    const src = cropRgb(it.pixels, 64, 64, [0, 0, 64, 64]).rgb;
+    const src = fromNchw(it.pixels, 64, 64).rgb;
     for (let y = 0; y < 64; y++) rgb.set(src.subarray(y * 64 * 3, (y + 1) * 64 * 3), ((region[1] + y) * side + region[0]) * 3);
     regions.set(it.key, region);
     return [item(it.key, it.cls, { scale: 1, offsetX: 0, offsetY: 0, width: side, height: side }, toNchw(rgb, side, side))];

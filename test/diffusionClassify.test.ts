@@ -6,7 +6,6 @@ import { from, lastValueFrom, toArray } from 'rxjs';
 import { Pack } from '../models/pack.js';
 import { argmin, classLosses } from '../operators/classLosses.js';
 import { encodeLatent } from '../operators/encodeLatent.js';
-import { Flow } from '../operators/flow.js';
 import { lossDiff } from '../operators/lossDiff.js';
 import { runDiffusionClassifier, summarizeClassified, type ClassifiedSample } from '../pipelines/diffusionClassify.js';
 import { preparedBatches } from '../pipelines/score.js';
@@ -78,7 +77,7 @@ test("toy world: the true-class gap L_u - L_c of the classifier is lossDiff's D 
   const pack = await Pack.load(world.pack, { intraOpThreads: 1 });
   try {
     const encoded = await lastValueFrom(
-      preparedBatches({ shards: world.shards[0]!, config: { ...config, limitPerClass: 1 }, classMap, batchSize: 3, flow: new Flow(64), onError: 'fail', onSkip: () => {}, timer: new StageTimer() }).pipe(encodeLatent(pack), toArray()),
+      preparedBatches({ shards: world.shards[0]!, config: { ...config, limitPerClass: 1 }, classMap, batchSize: 3, window: 64, onError: 'fail', onSkip: () => {}, timer: new StageTimer() }).pipe(encodeLatent(pack), toArray()),
     );
     t.is(encoded.flat().length, classMap.names.length);
     for (const batch of encoded) {

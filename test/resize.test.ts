@@ -8,7 +8,10 @@ import { resize, resizeImage } from '../operators/resize.js';
 import type { Decoded, Prepared, SampleRef } from '../operators/types.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
 import { DATA } from './helpers/paths.js';
-import { type Box } from '../core/geometry.js';
+import { type Box, LATENT_FACTOR, UNET_ALIGN } from '../core/geometry.js';
+
+/** The hand-worked geometry below is on the latent grid; the operators' default is the UNet's 64. */
+const GRID = LATENT_FACTOR;
 
 type Rgb = readonly [number, number, number];
 
@@ -31,21 +34,31 @@ const WHITE: Rgb = [255, 255, 255];
 
 test('planResize 500x375 at 256: scaled 341x256, trimmed to 336x256 at offsetX 2', (t) => {
   // 500 * 256 / 375 = 341.33 -> 341; 341 - 341 % 8 = 336; (341 - 336) / 2 = 2.5 -> 2.
-  t.deepEqual(planResize(500, 375, 256), { scale: 341 / 500, scaleY: 256 / 375, offsetX: 2, offsetY: 0, width: 336, height: 256 });
-  t.deepEqual(scaledSize(planResize(500, 375, 256), 500, 375), [341, 256]);
+  t.deepEqual(planResize(500, 375, 256, GRID), { scale: 341 / 500, scaleY: 256 / 375, offsetX: 2, offsetY: 0, width: 336, height: 256 });
+  t.deepEqual(scaledSize(planResize(500, 375, 256, GRID), 500, 375), [341, 256]);
   // Portrait: the same along y.
-  t.deepEqual(planResize(375, 500, 256), { scale: 256 / 375, scaleY: 341 / 500, offsetX: 0, offsetY: 2, width: 256, height: 336 });
-  t.deepEqual(scaledSize(planResize(375, 500, 256), 375, 500), [256, 341]);
+  t.deepEqual(planResize(375, 500, 256, GRID), { scale: 256 / 375, scaleY: 341 / 500, offsetX: 0, offsetY: 2, width: 256, height: 336 });
+  t.deepEqual(scaledSize(planResize(375, 500, 256, GRID), 375, 500), [256, 341]);
 });
 
 test('planResize: square upsampling, exact multiples and odd remainders', (t) => {
-  t.deepEqual(planResize(224, 224, 256), { scale: 256 / 224, offsetX: 0, offsetY: 0, width: 256, height: 256 });
+  t.deepEqual(planResize(224, 224, 256, GRID), { scale: 256 / 224, offsetX: 0, offsetY: 0, width: 256, height: 256 });
   // 1000 * 256 / 300 = 853.33 -> 853 -> 848, offset floor(5 / 2) = 2.
-  t.like(planResize(1000, 300, 256), { offsetX: 2, offsetY: 0, width: 848, height: 256 });
+  t.like(planResize(1000, 300, 256, GRID), { offsetX: 2, offsetY: 0, width: 848, height: 256 });
   // Already 256 short: 263 long -> 256, offset floor(7 / 2) = 3, scale exactly 1 on both axes.
-  t.deepEqual(planResize(263, 256, 256), { scale: 1, offsetX: 3, offsetY: 0, width: 256, height: 256 });
+  t.deepEqual(planResize(263, 256, 256, GRID), { scale: 1, offsetX: 3, offsetY: 0, width: 256, height: 256 });
   // 640x480 -> 341.33 -> 341 like 500x375, at a different scale.
-  t.deepEqual(planResize(640, 480, 256), { scale: 341 / 640, scaleY: 256 / 480, offsetX: 2, offsetY: 0, width: 336, height: 256 });
+  t.deepEqual(planResize(640, 480, 256, GRID), { scale: 341 / 640, scaleY: 256 / 480, offsetX: 2, offsetY: 0, width: 336, height: 256 });
+});
+
+test('defaults are what an SD UNet accepts: resizeImage(img) is 256 on the short side, both sides multiples of 64', async (t) => {
+  t.is(UNET_ALIGN, 64);
+  // 500 * 256 / 375 = 341.33 -> 341; 341 - 341 % 64 = 320; offset floor(21 / 2) = 10.
+  t.deepEqual(planResize(500, 375, 256), { scale: 341 / 500, scaleY: 256 / 375, offsetX: 10, offsetY: 0, width: 320, height: 256 });
+  const p = await resizeImage(image(500, 375, () => WHITE));
+  t.deepEqual(p.transform, planResize(500, 375, 256));
+  t.is(p.pixels.length, 3 * 320 * 256);
+  t.true(isDdpsError(t.throws(() => planResize(500, 375, 224)), 'BAD_ARGUMENT'), '224 is off the UNet grid');
 });
 
 test('planWholeImage stretches to imageSize square with no trim', (t) => {
@@ -63,7 +76,7 @@ test('bad sizes are BAD_ARGUMENT', (t) => {
 });
 
 test('toOriginal / toResized: hand-worked 500x375 round trip', (t) => {
-  const tr = planResize(500, 375, 256);
+  const tr = planResize(500, 375, 256, GRID);
   // x: (8 + 2) / 0.682 = 14.66 -> 14, (232 + 2) / 0.682 = 343.1 -> 344;
   // y: 16 * 375 / 256 = 23.44 -> 23, 240 * 375 / 256 = 351.6 -> 352.
   const orig = toOriginal([8, 16, 224, 224], tr);
@@ -90,7 +103,7 @@ test('toOriginal stays inside the image and toResized of it covers the box (rand
   };
   let checked = 0;
   for (const [w, h, whole] of [[500, 375, false], [375, 500, false], [333, 1001, false], [224, 224, false], [31, 17, true], [4000, 3, false]] as const) {
-    const tr = (whole ? planWholeImage : planResize)(w, h, 256);
+    const tr = (whole ? planWholeImage : planResize)(w, h, 256, GRID);
     for (let i = 0; i < 200; i++) {
       const bx = rand(tr.width);
       const by = rand(tr.height);
@@ -109,8 +122,8 @@ test('toOriginal stays inside the image and toResized of it covers the box (rand
 // ---- pixels ----
 
 test('a black|white split at x = 250 of 500x375 lands at the trimmed column 168 (170.5 scaled - 2)', async (t) => {
-  const p = await resizeImage(image(500, 375, (x) => (x < 250 ? BLACK : WHITE)), { imageSize: 256 });
-  t.deepEqual(p.transform, planResize(500, 375, 256));
+  const p = await resizeImage(image(500, 375, (x) => (x < 250 ? BLACK : WHITE)), { imageSize: 256, align: GRID });
+  t.deepEqual(p.transform, planResize(500, 375, 256, GRID));
   t.deepEqual(p.size, [500, 375]);
   t.is(p.pixels.length, 3 * 336 * 256);
   for (const y of [0, 100, 255]) {
@@ -124,7 +137,7 @@ test('a black|white split at x = 250 of 500x375 lands at the trimmed column 168 
 });
 
 test('the same split along y in a portrait image lands at row 168', async (t) => {
-  const p = await resizeImage(image(375, 500, (_x, y) => (y < 250 ? BLACK : WHITE)), { imageSize: 256 });
+  const p = await resizeImage(image(375, 500, (_x, y) => (y < 250 ? BLACK : WHITE)), { imageSize: 256, align: GRID });
   t.deepEqual([p.transform.width, p.transform.height, p.transform.offsetY], [256, 336, 2]);
   t.true(Math.abs(at(p, 1, 100, 168)) < 0.01);
   t.is(at(p, 1, 100, 160), -1);
@@ -146,7 +159,7 @@ test('a solid colour maps to exactly v / 127.5 - 1 everywhere', async (t) => {
 });
 
 test('NCHW layout: with no resampling (24x16 at 16) each channel plane holds its own x/y pattern', async (t) => {
-  const p = await resizeImage(image(24, 16, (x, y) => [x * 10, y * 15, 255 - x - y]), { imageSize: 16 });
+  const p = await resizeImage(image(24, 16, (x, y) => [x * 10, y * 15, 255 - x - y]), { imageSize: 16, align: GRID });
   t.deepEqual(p.transform, { scale: 1, offsetX: 0, offsetY: 0, width: 24, height: 16 });
   t.is(p.pixels.length, 3 * 24 * 16);
   for (const [x, y] of [[0, 0], [23, 0], [0, 15], [5, 9], [23, 15]]) {
@@ -183,7 +196,7 @@ test('a short side below minSize is BAD_SAMPLE naming the sample, its size and t
 
 test('pixels that do not match the stated size are BAD_SAMPLE', async (t) => {
   const img = { ...image(20, 20, () => WHITE, 'short'), width: 40 };
-  const err = await t.throwsAsync(resizeImage(img, { imageSize: 16 }));
+  const err = await t.throwsAsync(resizeImage(img, { imageSize: 16, align: GRID }));
   t.true(isDdpsError(err, 'BAD_SAMPLE'), String(err));
   t.regex(err!.message, /"short" in mem:\/\/shard\.tar: cannot resize the 40x20 image/);
 });
@@ -195,7 +208,7 @@ test('resize() keeps order over mixed sizes and drops images below minSize throu
   const input = sizes.map(([w, h], i) => image(w, h, (x, y) => [(x + i) % 256, y % 256, 7], `k${i}`));
   const dropped: string[] = [];
   const out = await lastValueFrom(
-    from(input).pipe(resize({ imageSize: 64, minSize: 200, concurrency: 4, onError: (ref: SampleRef) => dropped.push(ref.key) }), toArray()),
+    from(input).pipe(resize({ imageSize: 64, align: GRID, minSize: 200, concurrency: 4, onError: (ref: SampleRef) => dropped.push(ref.key) }), toArray()),
   );
   t.deepEqual(
     out.map((p) => p.key),

@@ -120,9 +120,11 @@ test('resume: a run killed mid-shard and restarted ends with the same store as a
 
   const killed = tempDir('ddps-killed-');
   const run = runCli([...common, '--store', killed]);
-  // Kill as soon as some samples are committed but the run is far from done.
+  let exited = false;
+  void run.done.then(() => (exited = true));
+  // Kill as soon as some samples are committed (however long the start takes) but the run is far from done.
   let stored = 0;
-  for (let i = 0; i < 400 && stored < 40; i++) {
+  while (stored < 40 && !exited) {
     await new Promise((r) => setTimeout(r, 10));
     try {
       const s = ScoreStore.open(killed, { readOnly: true });

@@ -5,7 +5,6 @@ import { lastValueFrom, take } from 'rxjs';
 import { gaussianNoise } from '../models/noise.js';
 import { Pack } from '../models/pack.js';
 import { noisyLatent } from '../models/schedule.js';
-import { Flow } from '../operators/flow.js';
 import { StageTimer } from '../models/stageTimer.js';
 import { preparedBatches } from '../pipelines/score.js';
 import { resolveScoreConfig } from '../core/config.js';
@@ -88,7 +87,7 @@ cifarTest('a tiny pack trains on CIFAR-10 (losses fall), loads in ddps in the SD
     // A held-out test image, prepared as scoring prepares CIFAR (whole image, 64 px).
     const config = resolveScoreConfig({ imageSize: 64, wholeImage: true });
     const [item] = await lastValueFrom(
-      preparedBatches({ shards: TEST, config, classMap, batchSize: 1, flow: new Flow(4), onError: 'fail', onSkip: () => {}, timer: new StageTimer() }).pipe(take(1)),
+      preparedBatches({ shards: TEST, config, classMap, batchSize: 1, window: 4, onError: 'fail', onSkip: () => {}, timer: new StageTimer() }).pipe(take(1)),
     );
     const z0 = await pack.encodeImages(item!.pixels, 1, 64, 64);
     t.is(z0.length, 4 * 8 * 8);

@@ -6,6 +6,7 @@
  */
 export type ToyShape = 'disk' | 'square' | 'triangle' | 'diamond' | 'ring' | 'cross';
 
+/** A toy class: its name, colour and shape. */
 export interface ToyClass {
   index: number;
   /** A single lowercase word: one BPE token in the toy vocabulary (and in the real CLIP vocabulary). */
@@ -14,6 +15,7 @@ export interface ToyClass {
   shape: ToyShape;
 }
 
+/** The six classes of the toy world. */
 export const TOY_CLASSES: readonly ToyClass[] = [
   { index: 0, name: 'apple', rgb: [210, 30, 30], shape: 'disk' },
   { index: 1, name: 'frog', rgb: [40, 170, 50], shape: 'square' },

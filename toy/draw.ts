@@ -4,16 +4,11 @@
  * Pixels are sampled at their centres (x + 0.5, y + 0.5), and everything is clipped to the image.
  */
 import type { ToyShape } from './classes.js';
-import type { Box } from '../core/geometry.js';
+import type { Box, RgbImage } from '../core/geometry.js';
 
 export type Rgb = readonly [number, number, number];
 
-export interface RgbImage {
-  /** Interleaved RGB, row-major, length width * height * 3. */
-  rgb: Uint8Array;
-  width: number;
-  height: number;
-}
+export type { RgbImage };
 
 // Exact pixel-centre samples can land on a shape's edge (e.g. a diamond's vertex); without the
 // tolerance floating-point rounding decides whether such a pixel is painted.

@@ -11,9 +11,13 @@ import { buildToyPack } from './toyPack.js';
 import { buildToyTeacher } from './toyTeacher.js';
 import { writeToyDataset } from './toyData.js';
 
+export { type ToyDatasetOptions, type ToyDatasetResult, writeToyDataset } from './toyData.js';
+export { type ToyClass, TOY_CLASSES } from './classes.js';
+
 /** Bump when the toy pack or data generator changes what it writes. */
 export const TOY_VERSION = 2;
 
+/** Where the toy world's pack, teacher, shards and class map are. */
 export interface ToyWorld {
   dir: string;
   pack: string;
@@ -25,6 +29,7 @@ export interface ToyWorld {
   shards: string[];
 }
 
+/** Where to build the toy world, and how much data. */
 export interface ToyWorldOptions {
   dir?: string;
   perClass?: number;

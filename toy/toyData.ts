@@ -195,6 +195,7 @@ export function toySampleKey(split: string, name: string, j: number): string {
   return `${split}_${name}_${String(j).padStart(4, '0')}`;
 }
 
+/** Options of writeToyDataset: seed, images per class, classes, shards, image size and split name. */
 export interface ToyDatasetOptions {
   seed?: number;
   perClass?: number;
@@ -206,6 +207,7 @@ export interface ToyDatasetOptions {
   split?: string;
 }
 
+/** The shards and classes.json writeToyDataset wrote. */
 export interface ToyDatasetResult {
   shards: string[];
   classesPath: string;

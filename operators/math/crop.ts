@@ -1,4 +1,5 @@
-import { type Box } from '../../core/geometry.js';
+import { DdpsError } from '../../core/errors.js';
+import { type Box, type RgbImage } from '../../core/geometry.js';
 
 /** The [x, y, w, h] window of a 3 x height x width NCHW image (the box must lie inside it). */
 export function cropPixels(pixels: Float32Array, width: number, height: number, box: Box, out = new Float32Array(3 * box[2] * box[3])): Float32Array {
@@ -62,4 +63,28 @@ function axis(n: number, outN: number): { i0: Int32Array; i1: Int32Array; f: Flo
     f[o] = p - lo;
   }
   return { i0, i1, f };
+}
+
+/** The [x, y, w, h] window of an HxWx3 image, mirrored left-right when `flip`. */
+export function cropRgb(img: RgbImage, box: Box, flip = false): RgbImage {
+  const [x, y, w, h] = box;
+  if (x < 0 || y < 0 || w < 1 || h < 1 || x + w > img.width || y + h > img.height) {
+    throw new DdpsError('BAD_ARGUMENT', `crop [${box}] is outside the ${img.width}x${img.height} image`);
+  }
+  const rgb = new Uint8Array(w * h * 3);
+  for (let r = 0; r < h; r++) {
+    const src = ((y + r) * img.width + x) * 3;
+    if (!flip) {
+      rgb.set(img.rgb.subarray(src, src + w * 3), r * w * 3);
+      continue;
+    }
+    for (let c = 0; c < w; c++) {
+      const s = src + (w - 1 - c) * 3;
+      const d = (r * w + c) * 3;
+      rgb[d] = img.rgb[s]!;
+      rgb[d + 1] = img.rgb[s + 1]!;
+      rgb[d + 2] = img.rgb[s + 2]!;
+    }
+  }
+  return { rgb, width: w, height: h };
 }

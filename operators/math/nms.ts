@@ -41,10 +41,32 @@ function cellBox(pool: PooledScores, index: number): CellBox {
   return { row: r * pool.stride, col: c * pool.stride, height: pool.windowH, width: pool.windowW, score: pool.scores[index] };
 }
 
+/** Score order for suppression: NaN below every number. */
+function rankScore(v: number): number {
+  return Number.isNaN(v) ? -Infinity : v;
+}
+
 /**
- * The best `count` windows, highest score first. Equal scores go to the lower row, then the lower
- * column (the lower window index), so the result never depends on sort stability. NaN scores rank
- * last. Fewer than `count` come back when suppression leaves fewer.
+ * Greedy non-maximum suppression: the best `count` of `scored`, highest score first (NaN last, equal
+ * scores in input order, so the result never depends on sort stability); one is passed over when it
+ * repeats a chosen box or overlaps one by IoU above `threshold`. Fewer than `count` come back when
+ * suppression leaves fewer.
+ */
+export function greedyNms<T extends { box: Box; score: number }>(scored: readonly T[], count: number, threshold: number): T[] {
+  const order = scored.map((_, i) => i).sort((a, b) => rankScore(scored[b]!.score) - rankScore(scored[a]!.score) || a - b);
+  const chosen: T[] = [];
+  for (const i of order) {
+    if (chosen.length === count) break;
+    const s = scored[i]!;
+    if (chosen.some((c) => c.box.every((v, k) => v === s.box[k]) || iou(c.box, s.box) > threshold)) continue;
+    chosen.push(s);
+  }
+  return chosen;
+}
+
+/**
+ * The best `count` windows of a pooled score grid, highest score first (greedyNms; equal scores go
+ * to the lower row, then the lower column). NaN scores rank last.
  */
 export function topPatches(pool: PooledScores, { count, iou: threshold = 0.5 }: TopPatchOptions): CellBox[] {
   if (!Number.isInteger(count) || count < 1) {
@@ -53,12 +75,11 @@ export function topPatches(pool: PooledScores, { count, iou: threshold = 0.5 }: 
   if (!(threshold >= 0 && threshold <= 1)) {
     throw new DdpsError('BAD_ARGUMENT', `topPatches: iou = ${threshold}, expected a number in [0, 1]`);
   }
-  const { scores, stride, windowH, windowW } = pool;
+  const { scores } = pool;
   const n = pool.rows * pool.cols;
   if (scores.length !== n || n === 0) {
     throw new DdpsError('BAD_ARGUMENT', `topPatches: ${scores.length} scores for a ${pool.rows}x${pool.cols} grid`);
   }
-
   if (count === 1) {
     // The common case (patchesPerImage = 1): a scan, no sort. Strict > keeps the first of equals.
     let best = 0;
@@ -71,40 +92,9 @@ export function topPatches(pool: PooledScores, { count, iou: threshold = 0.5 }: 
     }
     return [cellBox(pool, best)];
   }
-
-  // NaN -> -Infinity gives the comparator a total order; the index breaks ties.
-  const key = new Float64Array(n);
-  for (let i = 0; i < n; i++) key[i] = Number.isNaN(scores[i]) ? -Infinity : scores[i];
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => (key[a] > key[b] ? -1 : key[a] < key[b] ? 1 : a - b));
-
-  // All windows share one size, so the IoU test is integer arithmetic on cell offsets:
-  // inter / union > t  <=>  inter > t * union.
-  const area = windowH * windowW;
-  const chosenRow = new Int32Array(count);
-  const chosenCol = new Int32Array(count);
-  const chosen: CellBox[] = [];
-  for (let o = 0; o < n && chosen.length < count; o++) {
-    const idx = order[o];
-    const r = Math.floor(idx / pool.cols) * stride;
-    const c = (idx % pool.cols) * stride;
-    let keep = true;
-    for (let j = 0; j < chosen.length; j++) {
-      const oy = windowH - Math.abs(r - chosenRow[j]);
-      const ox = windowW - Math.abs(c - chosenCol[j]);
-      if (oy <= 0 || ox <= 0) continue;
-      const inter = oy * ox;
-      if (inter > threshold * (2 * area - inter)) {
-        keep = false;
-        break;
-      }
-    }
-    if (keep) {
-      chosenRow[chosen.length] = r;
-      chosenCol[chosen.length] = c;
-      chosen.push(cellBox(pool, idx));
-    }
-  }
-  return chosen;
+  const cells = Array.from({ length: n }, (_, i) => {
+    const cell = cellBox(pool, i);
+    return { cell, box: [cell.col, cell.row, cell.width, cell.height] as Box, score: cell.score };
+  });
+  return greedyNms(cells, count, threshold).map((c) => c.cell);
 }

@@ -32,6 +32,11 @@ export interface PatchId {
   index: number;
 }
 
+/** A patch's identity as one string, for Map keys (NUL cannot occur in a stored sample key). */
+export function patchKey(p: PatchId): string {
+  return `${p.key}\0${p.index}`;
+}
+
 /** By sample key (store order), then patch index. */
 export function comparePatchIds(a: PatchId, b: PatchId): number {
   return compareKeys(a.key, b.key) || a.index - b.index;

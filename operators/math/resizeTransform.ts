@@ -8,7 +8,7 @@
  * mapping exact to the resampler's pixel grid and keeps a mapped box inside the original image.
  */
 import { DdpsError } from '../../core/errors.js';
-import { LATENT_FACTOR, type Box, type ResizeTransform } from '../../core/geometry.js';
+import { LATENT_FACTOR, UNET_ALIGN, type Box, type ResizeTransform } from '../../core/geometry.js';
 
 
 /** Slack for floating-point noise when rounding mapped coordinates outward. */
@@ -43,10 +43,10 @@ function transform(width: number, height: number, scaledW: number, scaledH: numb
 
 /**
  * Short edge to `imageSize` keeping the aspect ratio (long edge round(long * imageSize / short)),
- * then the long edge trimmed symmetrically to a multiple of `align` (8: the latent grid; the pipeline
- * uses UNET_ALIGN so the UNet can run on it).
+ * then the long edge trimmed symmetrically to a multiple of `align` (default UNET_ALIGN, 64: what an SD
+ * UNet accepts; 8, the latent grid, suits a VAE alone).
  */
-export function planResize(width: number, height: number, imageSize: number, align = LATENT_FACTOR): ResizeTransform {
+export function planResize(width: number, height: number, imageSize: number, align = UNET_ALIGN): ResizeTransform {
   checkSize(width, height, imageSize, align);
   const short = Math.min(width, height);
   const long = Math.round((Math.max(width, height) * imageSize) / short);
@@ -54,7 +54,7 @@ export function planResize(width: number, height: number, imageSize: number, ali
 }
 
 /** Low-resolution data: the whole image stretched to imageSize x imageSize, nothing trimmed. */
-export function planWholeImage(width: number, height: number, imageSize: number, align = LATENT_FACTOR): ResizeTransform {
+export function planWholeImage(width: number, height: number, imageSize: number, align = UNET_ALIGN): ResizeTransform {
   checkSize(width, height, imageSize, align);
   return transform(width, height, imageSize, imageSize, align);
 }

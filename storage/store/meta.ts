@@ -8,6 +8,7 @@ import type { StoreDbs } from './open.js';
 import { metaKey, SCHEMA_VERSION } from './schema.js';
 import type { JsonObject, PackIdentity } from './types.js';
 
+/** What makes two runs into one store compatible: the scoring configuration and the pack's identity. */
 export interface RunIdentity {
   config: JsonObject;
   pack: PackIdentity;

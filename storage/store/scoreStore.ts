@@ -12,6 +12,7 @@ import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putS
 import { metaKey, sampleKey } from './schema.js';
 import type { ClassClusters, ClassPatch, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
+/** How to open a store: for writing with the run's identity, or read-only. */
 export type ScoreStoreOptions =
   | {
       /** The run's scoring configuration (any JSON object); stored on first open, compared after. */
@@ -29,6 +30,7 @@ export type ScoreStoreOptions =
       allowMismatch?: boolean;
     };
 
+/** The LMDB score store: per sample its score map, patches and DIFT features; skips; per-class clusters and ranks; the run log. */
 export class ScoreStore {
   private constructor(
     private readonly dbs: StoreDbs,

@@ -4,12 +4,7 @@ import type { Box, ResizeTransform } from '../../core/geometry.js';
 /** A JSON object, as the store hands configurations back. */
 export type JsonObject = { [k: string]: unknown };
 
-/** The model pack a run scored with; `digest` is what makes two packs the same, other fields are kept as given. */
-export interface PackIdentity {
-  name: string;
-  digest: string;
-  [k: string]: unknown;
-}
+export type { PackIdentity } from '../../core/identity.js';
 
 /** Row-major h x w float32 map (the loss difference D at latent resolution). */
 export interface ScoreMap {
@@ -18,6 +13,7 @@ export interface ScoreMap {
   data: Float32Array;
 }
 
+/** A stored candidate patch. */
 export interface PatchRecord {
   /** In resized pixels. */
   box: Box;
@@ -28,6 +24,7 @@ export interface PatchRecord {
   feature?: Float32Array;
 }
 
+/** Everything stored for one scored sample. */
 export interface SampleRecord {
   key: string;
   shard: string;
@@ -54,11 +51,13 @@ export interface ClassPatch extends PatchRecord {
   index: number;
 }
 
+/** Samples and patches stored for one class. */
 export interface ClassCounts {
   samples: number;
   patches: number;
 }
 
+/** What a store holds, in total and per class. */
 export interface StoreCounts {
   samples: number;
   patches: number;
@@ -68,6 +67,7 @@ export interface StoreCounts {
   perClass: Map<number, ClassCounts>;
 }
 
+/** A patch's place in its class's clusters. */
 export interface ClusterMember {
   key: string;
   index: number;
@@ -88,6 +88,7 @@ export interface ClassClusters {
   info?: JsonObject;
 }
 
+/** Whether a key was scored or skipped. */
 export type SampleStatus = 'scored' | 'skipped';
 
 /** What one scoring run into the store did: shown by inspect and the report. */

@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { DdpsError } from '../../core/errors.js';
 
+/** One class of a classes.json. */
 export interface ClassEntry {
   index: number;
   name: string;
@@ -12,6 +13,7 @@ export interface ClassEntry {
   [field: string]: unknown;
 }
 
+/** Class names by index, and indices by name. */
 export interface ClassMap {
   /** Names in index order: names[i] is class i. */
   readonly names: readonly string[];
@@ -68,6 +70,7 @@ export function classMapFrom(json: unknown, source = '(inline)'): ClassMap {
   };
 }
 
+/** Reads a classes.json (a list of names, or {classes: [{index, name, ...}]}) into a ClassMap. */
 export async function loadClassMap(path: string): Promise<ClassMap> {
   let text: string;
   try {

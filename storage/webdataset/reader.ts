@@ -12,6 +12,7 @@ import { DdpsError } from '../../core/errors.js';
 import type { WdsSample } from './sample.js';
 import { type ShardSpec, expandShards } from './urls.js';
 
+/** A shard abandoned under onError 'skip': which, after which sample, and why. */
 export interface SkipInfo {
   /** The shard that ended early. */
   url: string;
@@ -21,6 +22,7 @@ export interface SkipInfo {
   error: unknown;
 }
 
+/** A tar member just read (for progress by bytes). */
 export interface MemberInfo {
   url: string;
   /** The member's path inside the tar. */
@@ -28,6 +30,7 @@ export interface MemberInfo {
   size: number;
 }
 
+/** Options of readSamples: what a damaged shard does, and hooks. */
 export interface ReadOptions {
   /**
    * What a truncated, corrupt or unreadable shard does: 'fail' (default, webdataset's
@@ -44,6 +47,7 @@ export interface ReadOptions {
 /** webdataset's base_plus_ext: the key runs to the first dot of the basename. */
 const KEY_EXT = /^((?:.*\/)?[^./]+)\.([^/]*)$/;
 
+/** A tar member name's sample key and lower-cased extension (webdataset's rule), or undefined. */
 export function splitMemberName(name: string): { key: string; ext: string } | undefined {
   const m = KEY_EXT.exec(name);
   return m === null ? undefined : { key: m[1], ext: m[2].toLowerCase() };

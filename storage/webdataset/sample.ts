@@ -15,6 +15,7 @@ export interface WdsSample {
   [ext: string]: Buffer | string;
 }
 
+/** The member extensions read as a sample's image, in order of preference. */
 export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'] as const;
 
 /** The first of jpg, jpeg, png, webp present, or undefined. */
@@ -28,6 +29,17 @@ export function sampleImage(sample: WdsSample): Buffer | undefined {
 
 function where(sample: WdsSample): string {
   return `sample "${sample.__key__}" in ${sample.__url__}`;
+}
+
+/** The sample's image bytes (sampleImage), or DdpsError('BAD_SAMPLE') naming the sample and the members it has. */
+export function requireImage(sample: WdsSample): Buffer {
+  const image = sampleImage(sample);
+  if (image !== undefined) return image;
+  const members = Object.keys(sample).filter((k) => !k.startsWith('__'));
+  throw new DdpsError('BAD_SAMPLE', `${where(sample)} has no image (members: ${members.join(', ') || 'none'}); expected ${IMAGE_EXTENSIONS.join(', ')}`, {
+    sample: sample.__key__,
+    file: sample.__url__,
+  });
 }
 
 function text(v: Buffer | string): string {

@@ -224,6 +224,7 @@ export async function expandShards(spec: ShardSpec): Promise<string[]> {
   return out;
 }
 
+/** Which share of the shards a worker reads: its rank among worldSize workers. */
 export interface SplitOptions {
   rank: number;
   worldSize: number;

@@ -13,6 +13,7 @@ import { createGzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { DdpsError } from '../../core/errors.js';
 
+/** When ShardWriter starts a new shard, and the first shard's number. */
 export interface ShardWriterOptions {
   /** Samples per shard (webdataset's default 100000). */
   maxcount?: number;
@@ -121,6 +122,7 @@ function addEntry(pack: tar.Pack, member: Member): Promise<void> {
   return new Promise((resolve, reject) => pack.entry(header, member.data, (err) => (err ? reject(err) : resolve())));
 }
 
+/** Writes samples into numbered, deterministic tar shards (webdataset's ShardWriter); close() finishes the last. */
 export class ShardWriter {
   readonly pattern: string;
   private readonly maxcount: number;

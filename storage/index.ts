@@ -1,0 +1,48 @@
+/**
+ * `ddps/storage`: bytes in and out, without loading any model runtime. WebDataset shards (reader,
+ * writer, brace and glob expansion, class maps) and the LMDB score store.
+ */
+export {
+  type ClassEntry,
+  type ClassMap,
+  type MemberInfo,
+  type ReadOptions,
+  type SampleToWrite,
+  type ShardSpec,
+  type ShardWriterOptions,
+  type SkipInfo,
+  type SplitOptions,
+  type WdsSample,
+  IMAGE_EXTENSIONS,
+  ShardWriter,
+  braceExpand,
+  classMapFrom,
+  expandShards,
+  formatShardName,
+  glob,
+  loadClassMap,
+  readSamples,
+  requireImage,
+  sampleClass,
+  sampleImage,
+  splitMemberName,
+  splitShards,
+} from './webdataset/index.js';
+export {
+  type ClassClusters,
+  type ClassCounts,
+  type ClassPatch,
+  type ClusterMember,
+  type JsonObject,
+  type PatchRecord,
+  type RunIdentity,
+  type RunLog,
+  type SampleRecord,
+  type SampleStatus,
+  type ScoreMap,
+  type ScoreStoreOptions,
+  type SkippedRecord,
+  type StoreCounts,
+  ScoreStore,
+} from './store/index.js';
+export { writeJsonAtomic } from './json.js';
