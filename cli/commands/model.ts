@@ -172,7 +172,7 @@ export const modelTrain: Command = {
     console.log(`  data        ${r.data.images} images, ${Object.keys(r.data.perClass).length} classes, ${r.data.shards.length} shards`);
     console.log(`  autoencoder ${r.vae.steps} steps, reconstruction MSE ${last(r.vae.curve)?.mse?.toFixed(4)}, ${formatDuration(r.vae.seconds)}; latent scaling ${r.latents.scalingFactor.toFixed(4)}`);
     console.log(`  UNet        ${r.unet.steps} steps, ${(r.unet.parameters / 1e6).toFixed(2)}M parameters (+${(r.unet.textParameters / 1e6).toFixed(2)}M text), loss ${r.unet.curve[0]?.loss?.toFixed(4)} -> ${last(r.unet.curve)?.loss?.toFixed(4)}, ${formatDuration(r.unet.seconds)}`);
-    console.log(`  held-out    loss with the label ${r.unet.trainingLosses.cond.toFixed(4)}, with "An image of ." ${r.unet.trainingLosses.uncond.toFixed(4)} (t in 100..700)`);
+    console.log(`  prompts     loss with the label ${r.unet.trainingLosses.cond.toFixed(4)}, with "An image of ." ${r.unet.trainingLosses.uncond.toFixed(4)} (${r.unet.trainingLosses.items} training images, t in 100..700)`);
     console.log(`  total       ${formatDuration(r.seconds)} on ${r.device} (${r.threads} threads, torch ${r.torch}); record: ${join(out, 'training', 'record.json')}`);
     return 0;
   },

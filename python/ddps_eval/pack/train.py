@@ -222,9 +222,10 @@ def prompt_table(prompts: Dict, device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def held_out_losses(unet, text, latents, labels, ids, alphabar, seed: int, device, n: int = 512) -> Dict[str, float]:
-    """Mean conditional and unconditional loss on n fixed training latents with fixed noise and timesteps
-    on ddps's scoring range (0.1-0.7 x 1000): the gap is the signal ddps scores with."""
+def prompt_losses(unet, text, latents, labels, ids, alphabar, seed: int, device, n: int = 512) -> Dict[str, float]:
+    """Mean conditional and unconditional loss on n fixed training images (not held out: the test split is
+    the diffusion classifier's) with fixed noise, at timesteps in ddps's scoring range (0.1-0.7 x 1000):
+    the gap is the signal ddps scores with."""
     gen = torch.Generator(device=device).manual_seed(seed * 1000 + 9)
     idx = torch.randperm(latents.shape[0] // 2, generator=gen, device=device)[:n]
     z0, y = latents[idx], labels[idx]
@@ -283,7 +284,7 @@ def train_unet(a, cfg, latents, labels, prompts, device, ckpt, state, record, va
                        "opt": opt.state_dict(), "ema_unet": ema.shadow[0].state_dict(), "ema_text": ema.shadow[1].state_dict(),
                        "gen": gen.get_state(), "curve": curve})
     e_unet, e_text = ema.shadow
-    held = held_out_losses(e_unet, e_text, latents, labels, ids, alphabar, a.seed, device)
+    held = prompt_losses(e_unet, e_text, latents, labels, ids, alphabar, a.seed, device)
     record["unet"] = {"steps": a.unet_steps, "curve": curve, "parameters": count_parameters(unet),
                       "textParameters": count_parameters(text), "seconds": time.time() - t0, "trainingLosses": held}
     emit("phase", phase="unet", steps=a.unet_steps, loss=curve[-1]["loss"] if curve else None, losses=held, seconds=time.time() - t0)
