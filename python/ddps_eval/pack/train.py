@@ -306,6 +306,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     wall0 = time.time()
     emit("start", torch=torch.__version__, device=str(device), threads=torch.get_num_threads(), config=cfg.to_json())
 
+    ckpt = Checkpoint(a.out, settings)
+    state = ckpt.load()
+    if state is not None:
+        emit("resume", phase=state["phase"], step=state["step"])
     try:
         images, labels, data_info = load_images(a.shards, a.image_size, a.limit_per_class, len(prompts["labels"]))
     except ShardError as e:
@@ -313,11 +317,6 @@ def main(argv: Optional[List[str]] = None) -> None:
     data_info["shards"] = [file_identity(p) for p in a.shards]
     emit("data", **{k: v for k, v in data_info.items() if k != "shards"}, seconds=time.time() - wall0)
     images, labels = images.to(device), labels.to(device)
-
-    ckpt = Checkpoint(a.out, settings)
-    state = ckpt.load()
-    if state is not None:
-        emit("resume", phase=state["phase"], step=state["step"])
     record: Dict = {"settings": settings, "config": cfg.to_json(), "prompts": prompts, "data": data_info,
                     "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads()}
     if state is not None and "record" in state:
