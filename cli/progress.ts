@@ -1,7 +1,7 @@
 /**
- * A one-line progress display on stderr: count, rate, and an ETA from the fraction of shards done
- * (streaming never knows the sample total up front). On a terminal it redraws in place; in a log it
- * prints a line every few seconds.
+ * A one-line progress display on stderr: count, rate, and an ETA from the fraction of the work done
+ * (streaming never knows the sample total up front: see scoreFraction). On a terminal it redraws in
+ * place; in a log it prints a line every few seconds.
  */
 export interface ProgressState {
   done: number;
@@ -9,6 +9,18 @@ export interface ProgressState {
   /** Fraction of the work done in [0, 1], when it can be estimated. */
   fraction?: number;
   note?: string;
+}
+
+/**
+ * How far a scoring run is. Without a limit per class, by shard bytes read. With one, the run is done
+ * when every class has its samples, usually long before the shards end, and the reader races through
+ * the samples of full classes (bytes said 91 % after 5 of 20 samples): by samples taken (scored or
+ * skipped) of those the classes still needed at the start. Classes with fewer images than the limit
+ * only make that estimate cautious.
+ */
+export function scoreFraction(s: { bytesRead: number; totalBytes: number; done: number; needed?: number }): number {
+  if (s.needed !== undefined) return s.needed === 0 ? 1 : Math.min(1, s.done / s.needed);
+  return Math.min(1, s.bytesRead / Math.max(s.totalBytes, 1));
 }
 
 export function formatDuration(seconds: number): string {
@@ -19,7 +31,19 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-export function progressLine(label: string, state: ProgressState, elapsedSec: number, width = 24): string {
+/** Where the ETA counts from: the first progress seen, so that start-up (loading models, the first batch) is not extrapolated. */
+export interface ProgressStart {
+  elapsedSec: number;
+  fraction: number;
+}
+
+/** Seconds left at the pace since `from`; undefined until there is a pace. */
+export function etaSeconds(fraction: number, elapsedSec: number, from: ProgressStart = { elapsedSec: 0, fraction: 0 }): number | undefined {
+  if (!(fraction > from.fraction) || fraction >= 1) return undefined;
+  return ((elapsedSec - from.elapsedSec) * (1 - fraction)) / (fraction - from.fraction);
+}
+
+export function progressLine(label: string, state: ProgressState, elapsedSec: number, width = 24, from?: ProgressStart): string {
   const rate = elapsedSec > 0 ? state.done / elapsedSec : 0;
   const parts = [label];
   if (state.fraction !== undefined) {
@@ -30,7 +54,8 @@ export function progressLine(label: string, state: ProgressState, elapsedSec: nu
   parts.push(`${state.done} done`);
   if (state.skipped) parts.push(`${state.skipped} skipped`);
   parts.push(`${rate.toFixed(rate < 10 ? 2 : 1)}/s`);
-  if (state.fraction !== undefined && state.fraction > 0 && state.fraction < 1) parts.push(`ETA ${formatDuration((elapsedSec * (1 - state.fraction)) / state.fraction)}`);
+  const eta = state.fraction === undefined ? undefined : etaSeconds(state.fraction, elapsedSec, from);
+  if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
   parts.push(`elapsed ${formatDuration(elapsedSec)}`);
   if (state.note) parts.push(state.note);
   return parts.join('  ');
@@ -39,6 +64,7 @@ export function progressLine(label: string, state: ProgressState, elapsedSec: nu
 export class Progress {
   private readonly start = performance.now();
   private lastDraw = 0;
+  private from: ProgressStart | undefined;
   private readonly tty: boolean;
 
   constructor(
@@ -58,7 +84,9 @@ export class Progress {
     const now = performance.now();
     if (!force && now - this.lastDraw < (this.tty ? 200 : 5000)) return;
     this.lastDraw = now;
-    const line = progressLine(this.label, state, this.elapsed());
+    const elapsed = this.elapsed();
+    if (this.from === undefined && state.fraction !== undefined && state.fraction > 0 && state.fraction < 1) this.from = { elapsedSec: elapsed, fraction: state.fraction };
+    const line = progressLine(this.label, state, elapsed, 24, this.from);
     this.stream.write(this.tty ? `\r\x1b[2K${line}` : `${line}\n`);
   }
 

@@ -6,11 +6,15 @@
 import { DdpsError } from './errors.js';
 import { LATENT_FACTOR, UNET_ALIGN } from './geometry.js';
 
+/** The DIFT modes, for validation and --help. */
+export const DIFT_MODES = ['crop', 'shared'] as const;
 /** How DIFT features are taken: `crop` (the paper: each patch encoded alone) or `shared` (one pass of the whole image, pooled per patch). */
-export type DiftMode = 'crop' | 'shared';
+export type DiftMode = (typeof DIFT_MODES)[number];
 
+/** The scorers, for validation and --help. */
+export const SCORERS = ['diffusion', 'classifier', 'random'] as const;
 /** What proposes and scores candidate patches: the method, or a baseline in its place. */
-export type Scorer = 'diffusion' | 'classifier' | 'random';
+export type Scorer = (typeof SCORERS)[number];
 
 /** Everything that decides what a scoring run stores (Stages 0-II); recorded in the store, which refuses a run with another. */
 export interface ScoreConfig {
@@ -75,11 +79,47 @@ export function resolveScoreConfig(partial: Partial<ScoreConfig> = {}): ScoreCon
   if (!Number.isInteger(c.diftTimestep) || c.diftTimestep < 0 || c.diftTimestep > 999) bad(`diftTimestep must be in 0..999, got ${c.diftTimestep}`);
   if (!Number.isInteger(c.diftEnsemble) || c.diftEnsemble < 1) bad(`diftEnsemble must be >= 1, got ${c.diftEnsemble}`);
   if (!c.condTemplate.includes('{label}')) bad(`the conditional template must contain {label}: '${c.condTemplate}'`);
-  if (c.diftMode !== 'crop' && c.diftMode !== 'shared') bad(`diftMode must be crop or shared, got ${String(c.diftMode)}`);
-  if (!['diffusion', 'classifier', 'random'].includes(c.scorer)) bad(`scorer must be diffusion, classifier or random, got ${String(c.scorer)}`);
+  if (!DIFT_MODES.includes(c.diftMode)) bad(`diftMode must be ${DIFT_MODES.join(' or ')}, got ${String(c.diftMode)}`);
+  if (!SCORERS.includes(c.scorer)) bad(`scorer must be one of ${SCORERS.join(', ')}, got ${String(c.scorer)}`);
   if (!Number.isInteger(c.crops) || c.crops < 1) bad(`crops must be >= 1, got ${c.crops}`);
   return c;
 }
+
+/** How the images of a run are fed to the model: never part of what is stored (the result must not depend on it). */
+export const DEFAULT_EXECUTION = {
+  /** Images per model call. */
+  batchSize: 4,
+  /** Model worker threads. */
+  workers: 1,
+} as const;
+
+export const MOSAIC_MODES = ['auto', 'on', 'off'] as const;
+export type MosaicMode = (typeof MOSAIC_MODES)[number];
+
+/** The knobs of Stages II-III (clustering, ranking, selection, materialising), with the paper's defaults. */
+export const DEFAULT_SELECTION = {
+  /** Images per class. */
+  ipc: 10,
+  /** Clusters a class draws its quota from (N in the paper: q = floor(P / N) each). */
+  topClusters: 10,
+  /** k-means clusters per class before min(K, patches). */
+  clusters: 32,
+  /** Seed of k-means. */
+  clusterSeed: 0,
+  /** Re-cluster a class when its new patches pass this fraction of those it was clustered with. */
+  reclusterThreshold: 0.2,
+  /** Side of each distilled image. */
+  outputSize: 224,
+  mosaic: 'auto' as MosaicMode,
+} as const;
+
+/** Stage IV: soft labels from a teacher. */
+export const DEFAULT_RELABEL = {
+  temperature: 4,
+  /** Epochs of per-epoch random-resized-crop labels (FKD); 0 for none. */
+  fkdEpochs: 0,
+  fkdSeed: 0,
+} as const;
 
 /** The conditional prompt for a class label: `condTemplate` with `{label}` replaced. */
 export function conditionalPrompt(config: Pick<ScoreConfig, 'condTemplate'>, label: string): string {

@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'BAD_SHARD'
   | 'UNKNOWN_CLASS'
   | 'STORE_MISMATCH'
+  /** A score store whose first run stopped before it was set up: re-running `ddps score` completes it. */
+  | 'INCOMPLETE_STORE'
   | 'BAD_ARGUMENT'
   | 'MISSING_DEPENDENCY'
   | 'CHILD_FAILED';

@@ -12,8 +12,10 @@ export interface SkipEvent {
   reason: string;
 }
 
-/** What a bad sample does: `skip` (counted, named, passed over) or `fail` (ends the run). */
-export type ErrorPolicy = 'skip' | 'fail';
+/** The error policies, for validation and --help. */
+export const ERROR_POLICIES = ['skip', 'fail'] as const;
+/** What a bad sample does: skip (counted, named, passed over; the default) or fail (stops the run). */
+export type ErrorPolicy = (typeof ERROR_POLICIES)[number];
 
 /** Called with each sample or shard tail the run could not use. */
 export type OnSkip = (event: SkipEvent) => void;

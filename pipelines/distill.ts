@@ -5,9 +5,11 @@
  */
 import { join } from 'node:path';
 import { DdpsError } from '../core/errors.js';
-import { mosaicFor, type MosaicMode } from '../operators/math/mosaic.js';
+import { mosaicFor } from '../operators/math/mosaic.js';
 import type { DistillManifest } from '../operators/selectionTypes.js';
 import { ScoreStore } from '../storage/store/index.js';
+import { classMapFrom, describeMiss } from '../storage/webdataset/index.js';
+import { DEFAULT_SELECTION, type MosaicMode } from '../core/config.js';
 import { materialize } from './materialize.js';
 import { selectFromStore, updateRanks, type UpdateRanksResult } from './rank.js';
 
@@ -21,7 +23,7 @@ export interface BudgetsOptions {
   topClusters?: number;
   clusters?: number;
   seed?: number;
-  /** Re-cluster a class when its new patches pass this fraction (default 0.2). */
+  /** Re-cluster a class when its new patches pass this fraction (DEFAULT_SELECTION). */
   reclusterThreshold?: number;
   dedup?: number;
   mosaic?: MosaicMode;
@@ -46,8 +48,12 @@ export interface BudgetsResult {
   budgets: BudgetResult[];
 }
 
-/** Class indices from "0,3,7" or names ("tench,church"), checked against the store's classes. */
+/**
+ * Class indices from "0,3,7" or names ("tench,church"), checked against the store's classes. A name
+ * that several classes share (ImageNet's two "crane"s) is refused with their indices.
+ */
 export function parseClasses(spec: string, names: readonly string[]): number[] {
+  const map = names.length ? classMapFrom(names, 'of the store') : undefined;
   return spec.split(',').map((raw) => {
     const s = raw.trim();
     if (/^\d+$/.test(s)) {
@@ -55,8 +61,11 @@ export function parseClasses(spec: string, names: readonly string[]): number[] {
       if (names.length && i >= names.length) throw new DdpsError('UNKNOWN_CLASS', `class ${i} is out of range: the store has classes 0..${names.length - 1}`);
       return i;
     }
-    const i = names.findIndex((n) => n.toLowerCase() === s.toLowerCase());
-    if (i < 0) throw new DdpsError('UNKNOWN_CLASS', `unknown class '${s}': the store's classes are ${names.join(', ')}`);
+    const i = map?.indexOf(s);
+    if (i === undefined) {
+      const why = map ? describeMiss(map, s) : 'but the store records no class names';
+      throw new DdpsError('UNKNOWN_CLASS', `class '${s}' ${why}${names.length <= 20 ? ` (the store's classes: ${names.join(', ')})` : ''}`);
+    }
     return i;
   });
 }
@@ -70,15 +79,15 @@ export async function selectBudgets(opts: BudgetsOptions): Promise<BudgetsResult
   const store = ScoreStore.open(opts.storeDir, { config, pack });
   try {
     const ranks = await updateRanks(store, {
-      threshold: opts.reclusterThreshold ?? 0.2,
+      threshold: opts.reclusterThreshold ?? DEFAULT_SELECTION.reclusterThreshold,
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
       ...(opts.clusters !== undefined ? { clusters: opts.clusters } : {}),
     });
     const names = (config.classes as string[] | undefined) ?? [];
-    const topClusters = opts.topClusters ?? 10;
+    const topClusters = opts.topClusters ?? DEFAULT_SELECTION.topClusters;
     const budgets: BudgetResult[] = [];
     for (const ipc of opts.ipcs) {
-      const mosaic = mosaicFor(ipc, opts.mosaic ?? 'auto', config.wholeImage === true);
+      const mosaic = mosaicFor(ipc, opts.mosaic ?? DEFAULT_SELECTION.mosaic, config.wholeImage === true);
       const t0 = performance.now();
       const selection = selectFromStore(store, {
         ipc,
@@ -97,7 +106,7 @@ export async function selectBudgets(opts: BudgetsOptions): Promise<BudgetsResult
         config,
         pack,
         topClusters,
-        ...(opts.outputSize !== undefined ? { outputSize: opts.outputSize } : {}),
+        outputSize: opts.outputSize ?? DEFAULT_SELECTION.outputSize,
         ...(opts.maxcount !== undefined ? { maxcount: opts.maxcount } : {}),
         ...(opts.maxsize !== undefined ? { maxsize: opts.maxsize } : {}),
       });

@@ -60,8 +60,8 @@ export interface ReportSummary {
 export const BOX_COLOUR: Rgb = [255, 32, 112];
 const BOX_THICKNESS = 3;
 
-const DEFAULTS = { topPatches: 8, maxSources: 24, overlaySize: 256, thumbSize: 128, clusterRows: 10, clusterThumbs: 8, skippedRows: 200 };
-type Settings = typeof DEFAULTS;
+export const REPORT_DEFAULTS = { topPatches: 8, maxSources: 24, overlaySize: 256, thumbSize: 128, clusterRows: 10, clusterThumbs: 8, skippedRows: 200 };
+type Settings = typeof REPORT_DEFAULTS;
 
 /** An image on the page: a file under the output folder, or why there is none. */
 interface Picture {
@@ -368,7 +368,7 @@ async function renderJobs(jobs: Map<string, Map<string, SampleJob>>, store: Scor
 
 /** Writes `<out>/index.html` and `<out>/img/`. */
 export async function writeReport(opts: ReportOptions): Promise<ReportSummary> {
-  const settings: Settings = { ...DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => k in DEFAULTS && v !== undefined)) };
+  const settings: Settings = { ...REPORT_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([k, v]) => k in REPORT_DEFAULTS && v !== undefined)) };
   for (const [k, v] of Object.entries(settings)) {
     if (!Number.isSafeInteger(v) || v < 1) throw new DdpsError('BAD_ARGUMENT', `report: ${k} must be a positive integer, got ${v}`);
   }

@@ -7,6 +7,7 @@
  *   - busy time per stage; UNet passes per image
  *   - peak RSS scoring 5 shards over 1 shard (separate processes)
  *   - selection latency for IPC 10/50/100 over all classes
+ *   - Gaussian noise throughput; time to draw 60 toy images
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -16,6 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { gaussianNoise } from '../models/noise.js';
 import { PackPool } from '../models/packPool.js';
 import { ensureToyWorld } from '../toy/index.js';
+import { TOY_CLASSES } from '../toy/classes.js';
+import { drawToyImage } from '../toy/toyData.js';
 import { runScore, type ScoreSummary } from '../pipelines/score.js';
 import { resolveScoreConfig, type ScoreConfig } from '../core/config.js';
 import { ScoreStore } from '../storage/store/index.js';
@@ -82,6 +85,21 @@ const row = (k: string, v: string): void => {
   console.log(`${k.padEnd(48)} ${v}`);
 };
 
+// Small kernels the pipeline leans on (figures once asserted in tests; a rate is not a test).
+const noiseN = 4 * 64 * 64;
+const noiseOut = new Float32Array(noiseN);
+let noiseRate = 0;
+for (let round = 0; round < 3; round++) {
+  const t0 = performance.now();
+  for (let i = 0; i < 300; i++) gaussianNoise(round, `sample-${i}`, i % 8, noiseN, noiseOut);
+  noiseRate = Math.max(noiseRate, (300 * noiseN) / ((performance.now() - t0) / 1000));
+}
+row('Gaussian noise: numbers/s (best of 3)', `${(noiseRate / 1e6).toFixed(1)}M`);
+const drawStart = performance.now();
+for (let i = 0; i < 60; i++) drawToyImage({ seed: 11, index: i, cls: i % TOY_CLASSES.length });
+const toyDrawMs = performance.now() - drawStart;
+row('toy world: 60 images drawn', `${toyDrawMs.toFixed(0)} ms`);
+
 const toy = await ensureToyWorld();
 const tinyConfig = resolveScoreConfig({ limitPerClass: 3 });
 const toyConfig = resolveScoreConfig({});
@@ -127,4 +145,4 @@ for (const ipc of [10, 50, 100]) {
 }
 await selStore.close();
 
-console.log(JSON.stringify({ samplesPerSec: tiny1.scored / tiny1.seconds, samplesPerSec2Workers: tiny2.scored / tiny2.seconds, toySamplesPerSec: toy1.scored / toy1.seconds, toySamplesPerSec2Workers: toy2.scored / toy2.seconds, efficiency, rssRatio, rssMB: [rss1.maxRssMB, rss5.maxRssMB], selectMs, unetPassesPerImage, stages: tiny1.stages }));
+console.log(JSON.stringify({ noiseNumbersPerSec: noiseRate, toyDrawMs, samplesPerSec: tiny1.scored / tiny1.seconds, samplesPerSec2Workers: tiny2.scored / tiny2.seconds, toySamplesPerSec: toy1.scored / toy1.seconds, toySamplesPerSec2Workers: toy2.scored / toy2.seconds, efficiency, rssRatio, rssMB: [rss1.maxRssMB, rss5.maxRssMB], selectMs, unetPassesPerImage, stages: tiny1.stages }));

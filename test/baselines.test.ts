@@ -18,6 +18,7 @@ import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/ind
 import { DATA } from './helpers/paths.js';
 import { CIFAR_CONFIG, CIFAR_TEACHER } from './helpers/teachers.js';
 import { type Box, type ResizeTransform } from '../core/geometry.js';
+import { needs } from './helpers/needs.js';
 
 
 /** An Encoded item with the given pixels (the baselines never read the latent). */
@@ -182,7 +183,7 @@ async function prepare(s: CifarSample, imageSize: number): Promise<Encoded> {
   return { ...(await resizeImage(decoded, { imageSize, wholeImage: true })), latent: new Float32Array(0) };
 }
 
-test('classifierScore with the CIFAR-10 teacher: whole-image scores are log softmax of the true class; a crop finds a real image in noise', async (t) => {
+needs('shared')('classifierScore with the CIFAR-10 teacher: whole-image scores are log softmax of the true class; a crop finds a real image in noise', async (t) => {
   const teacher = await Classifier.load(CIFAR_TEACHER, CIFAR_CONFIG, { intraOpThreads: 1 });
   t.teardown(() => teacher.close());
   const samples = await cifar(40);

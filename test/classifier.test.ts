@@ -7,6 +7,7 @@ import { decodeImage } from '../operators/decode.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
 import { DATA, MODELS, tempDir } from './helpers/paths.js';
 import { CIFAR_CONFIG, CIFAR_TEACHER } from './helpers/teachers.js';
+import { needs } from './helpers/needs.js';
 
 const IMAGENET_TEACHER = join(MODELS, 'mobilenetv2-12-int8.onnx');
 const IMAGENET_CONFIG: TeacherConfig = {
@@ -112,7 +113,7 @@ test('loadTeacherConfig: valid file, and errors that name the file and the field
   await t.throwsAsync(loadTeacherConfig(join(dir, 'missing.json')), { message: /teacher config not found/ });
 });
 
-test('Classifier.load checks the config against the model', async (t) => {
+needs('shared')('Classifier.load checks the config against the model', async (t) => {
   const cases: [Partial<TeacherConfig>, RegExp][] = [
     [{ input: 'images' }, /config "input" is 'images', but the model's inputs are 'input'/],
     [{ output: 'logits' }, /config "output" is 'logits', but the model's outputs are 'output'/],
@@ -127,7 +128,7 @@ test('Classifier.load checks the config against the model', async (t) => {
   await t.throwsAsync(Classifier.load(join(MODELS, 'nope.onnx'), CIFAR_CONFIG), { message: /model file not found/ });
 });
 
-test('CIFAR-10 ResNet-20: about 81.6 % top-1 on the first 200 test images; a fixed batch of 1 is split', async (t) => {
+needs('shared')('CIFAR-10 ResNet-20: about 81.6 % top-1 on the first 200 test images; a fixed batch of 1 is split', async (t) => {
   const data = await firstImages(join(DATA, 'cifar10/test-000000.tar'), 200);
   const teacher = await Classifier.load(CIFAR_TEACHER, CIFAR_CONFIG);
   try {
@@ -152,7 +153,7 @@ test('CIFAR-10 ResNet-20: about 81.6 % top-1 on the first 200 test images; a fix
   }
 });
 
-test('MobileNetV2 int8 restricted to the 10 Imagenette classes: > 90 % on 50 val images; batch sizes agree', async (t) => {
+needs('shared')('MobileNetV2 int8 restricted to the 10 Imagenette classes: > 90 % on 50 val images; batch sizes agree', async (t) => {
   const classes = (JSON.parse(readFileSync(join(DATA, 'imagenette/classes.json'), 'utf8')) as { classes: { imagenet_index: number }[] }).classes.map((c) => c.imagenet_index);
   const data = await firstImages(join(DATA, 'imagenette/val-000000.tar'), 50);
   const teacher = await Classifier.load(IMAGENET_TEACHER, { ...IMAGENET_CONFIG, batch: 16, classes });

@@ -9,6 +9,7 @@ import type { Decoded, SampleRef } from '../operators/types.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
 import { DATA } from './helpers/paths.js';
 import { seededRandom } from '../models/noise.js';
+import { needs } from './helpers/needs.js';
 
 const SHARD0 = join(DATA, 'imagenette/train-000000.tar');
 // The first grayscale JPEG of the shard, sample 97: found with sharp metadata (channels 1, space b-w).
@@ -68,7 +69,7 @@ function assertTwoColour(t: import('ava').ExecutionContext, d: Decoded, tol: num
   t.pass();
 }
 
-test('a JPEG from the imagenette shard decodes to 224x224x3 and keeps the sample fields', async (t) => {
+needs('shared')('a JPEG from the imagenette shard decodes to 224x224x3 and keeps the sample fields', async (t) => {
   const [item] = await shardItems(1);
   const d = await decodeImage(item.image, item);
   t.is(d.key, 'n03394916_30368');
@@ -84,7 +85,7 @@ test('a JPEG from the imagenette shard decodes to 224x224x3 and keeps the sample
   t.true(colourful > 1000);
 });
 
-test('a grayscale JPEG from the shard decodes to 3 equal channels equal to the gray values', async (t) => {
+needs('shared')('a grayscale JPEG from the shard decodes to 3 equal channels equal to the gray values', async (t) => {
   const items = await shardItems(300);
   let gray: Item | undefined;
   for (const it of items) {
@@ -173,7 +174,7 @@ test('EXIF orientation 6 is applied: 40x20 stored -> 20x40, the stored left half
   t.true(near(pixel(d, 10, 34), RIGHT, 6), `bottom is ${pixel(d, 10, 34)}`);
 });
 
-test('a JPEG with extraneous bytes before a marker decodes like the clean one (a libjpeg warning, as PIL allows)', async (t) => {
+needs('shared')('a JPEG with extraneous bytes before a marker decodes like the clean one (a libjpeg warning, as PIL allows)', async (t) => {
   const [item] = await shardItems(1);
   const sos = item.image.indexOf(Buffer.from([0xff, 0xda]));
   const junk = Buffer.concat([item.image.subarray(0, sos), Buffer.from([0x12, 0x34, 0x56]), item.image.subarray(sos)]);
@@ -182,7 +183,7 @@ test('a JPEG with extraneous bytes before a marker decodes like the clean one (a
   t.deepEqual((await decodeImage(junk, item)).rgb, (await decodeImage(item.image, item)).rgb);
 });
 
-test('truncated, garbage and empty bytes are BAD_SAMPLE naming the key, the shard and what sharp said', async (t) => {
+needs('shared')('truncated, garbage and empty bytes are BAD_SAMPLE naming the key, the shard and what sharp said', async (t) => {
   const [item] = await shardItems(1);
   const cases: Array<[Buffer, RegExp]> = [
     // libvips keeps one error buffer per process: with other decodes in flight its detail is sometimes
@@ -203,7 +204,7 @@ test('truncated, garbage and empty bytes are BAD_SAMPLE naming the key, the shar
   }
 });
 
-test('decode() keeps shard order with concurrency 4', async (t) => {
+needs('shared')('decode() keeps shard order with concurrency 4', async (t) => {
   const items = await shardItems(12);
   const out = await lastValueFrom(from(items).pipe(decode({ concurrency: 4 }), toArray()));
   t.deepEqual(
@@ -213,7 +214,7 @@ test('decode() keeps shard order with concurrency 4', async (t) => {
   t.true(out.every((d) => d.width === 224 && d.height === 224 && d.rgb.length === 224 * 224 * 3));
 });
 
-test('decode() with onError drops bad samples, reports each once, and passes the rest in order', async (t) => {
+needs('shared')('decode() with onError drops bad samples, reports each once, and passes the rest in order', async (t) => {
   const good = await shardItems(3);
   const bad = (key: string, image: Buffer): Item => ({ key, url: 'mem://bad.tar', cls: 0, image });
   const input = [good[0], bad('garbage', Buffer.from('nope')), good[1], bad('cut', good[2].image.subarray(0, 500)), good[2]];
@@ -234,7 +235,7 @@ test('decode() with onError drops bad samples, reports each once, and passes the
   ]);
 });
 
-test('decode() without onError ends the stream with the BAD_SAMPLE error', async (t) => {
+needs('shared')('decode() without onError ends the stream with the BAD_SAMPLE error', async (t) => {
   const good = await shardItems(2);
   const input = [good[0], { key: 'broken', url: 'mem://b.tar', cls: 1, image: Buffer.from('xx') }, good[1]];
   const err = await t.throwsAsync(lastValueFrom(from(input).pipe(decode(), toArray())));

@@ -100,7 +100,7 @@ test("toy world: the true-class gap L_u - L_c of the classifier is lossDiff's D 
 test('ddps model classify --json: the summary a user gets, on the flat-colour images', async (t) => {
   const world = await toyWorld();
   const shard = await flatColourShard(tempDir());
-  const out = execFileSync(process.execPath, [join(REPO, 'dist/cli/ddps.js'), 'model', 'classify', '--model', world.pack, '--shards', shard, '--classes', world.classes, '--whole-image', '--image-size', '64', '--timesteps', '2', '--json', '--quiet'], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, [join(REPO, 'dist/cli/ddps.js'), 'model', 'classify', '--model', world.pack, '--shards', shard, '--class-map', world.classes, '--whole-image', '--image-size', '64', '--timesteps', '2', '--json', '--quiet'], { encoding: 'utf8' });
   const r = JSON.parse(out) as { top1: number; images: number; timesteps: number; unetPasses: number; perClass: { label: string; top1: number }[] };
   t.is(r.images, TOY_CLASSES.length);
   t.is(r.top1, 1);

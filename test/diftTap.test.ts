@@ -8,6 +8,7 @@ import { addDiftOutput, findDiftTensor } from '../models/onnx/diftTap.js';
 import { fieldString, readFields, type Field } from '../models/onnx/proto.js';
 import { OnnxModel, type HostTensor } from '../models/runtime.js';
 import { TINY_SD } from './helpers/paths.js';
+import { needs } from './helpers/needs.js';
 
 const FIXTURE = join(TINY_SD, 'unet');
 const DIFT_TENSOR = '/up_blocks.1/upsamplers.0/conv/Conv_output_0';
@@ -15,10 +16,15 @@ const DIFT_TENSOR = '/up_blocks.1/upsamplers.0/conv/Conv_output_0';
 let dir = '';
 test.before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ddps-dift-'));
-  // A copy, not a symlink: onnxruntime rejects external data whose real path leaves the model's folder.
-  await copyFile(join(FIXTURE, 'model.onnx'), join(dir, 'model.onnx'));
-  await copyFile(join(FIXTURE, 'model.onnx_data'), join(dir, 'model.onnx_data'));
 });
+let copied: Promise<void> | undefined;
+/** The tiny-sd UNet in `dir`, copied by the first test that needs it. */
+const fixtureUnet = (): Promise<void> =>
+  (copied ??= (async () => {
+    // A copy, not a symlink: onnxruntime rejects external data whose real path leaves the model's folder.
+    await copyFile(join(FIXTURE, 'model.onnx'), join(dir, 'model.onnx'));
+    await copyFile(join(FIXTURE, 'model.onnx_data'), join(dir, 'model.onnx_data'));
+  })());
 test.after.always(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -52,12 +58,14 @@ async function run(path: string, feeds: Record<string, HostTensor>) {
   }
 }
 
-test('findDiftTensor picks the up_blocks.1 upsampler conv of the tiny-sd UNet', async (t) => {
+needs('shared')('findDiftTensor picks the up_blocks.1 upsampler conv of the tiny-sd UNet', async (t) => {
+  await fixtureUnet();
   const found = findDiftTensor(await readFile(join(FIXTURE, 'model.onnx')));
   t.deepEqual(found, { tensor: DIFT_TENSOR, node: '/up_blocks.1/upsamplers.0/conv/Conv', elemType: 'float32' });
 });
 
-test('the tapped UNet outputs dift [2,64,16,16] and the same out_sample, bit for bit', async (t) => {
+needs('shared')('the tapped UNet outputs dift [2,64,16,16] and the same out_sample, bit for bit', async (t) => {
+  await fixtureUnet();
   const original = join(dir, 'model.onnx');
   const before = await readFile(original);
   const r = await addDiftOutput(original);
@@ -91,7 +99,8 @@ test('the tapped UNet outputs dift [2,64,16,16] and the same out_sample, bit for
   await t.throwsAsync(addDiftOutput(r.outPath, { outPath: join(dir, 'twice.onnx') }), { message: /already has a value named 'dift'/ });
 });
 
-test('an explicit tensor is tapped instead, into the given file; an unknown one is refused', async (t) => {
+needs('shared')('an explicit tensor is tapped instead, into the given file; an unknown one is refused', async (t) => {
+  await fixtureUnet();
   const outPath = join(dir, 'model.up0.onnx');
   const tensor = '/up_blocks.0/upsamplers.0/conv/Conv_output_0';
   const r = await addDiftOutput(dir, { tensor, outPath });

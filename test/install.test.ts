@@ -88,5 +88,6 @@ test('the packed tarball installs offline into an empty project, and a user scri
   t.true(result.selected.every((s) => s.needed === 8 && s.patches > 0 && s.patches <= 8));
 
   const help = await run(join(dir, 'node_modules/.bin/ddps'), ['--help'], { cwd: dir });
-  t.regex(help.stdout, /Usage: ddps <command>/);
+  t.regex(help.stdout, /Usage: ddps \[options\] \[command\]/);
+  t.regex(help.stdout, /\bscore\b.*Stages I-II/);
 });

@@ -10,6 +10,7 @@ import { drawToyImage } from '../toy/toyData.js';
 import { buildToyPack, type ToyPackOptions } from '../toy/toyPack.js';
 import { GraphBuilder } from '../models/onnx/builder.js';
 import { TINY_SD, tempDir } from './helpers/paths.js';
+import { needs } from './helpers/needs.js';
 
 const SIZE = 64;
 const CELLS = SIZE / 8;
@@ -118,7 +119,7 @@ test('every export convention gives the same loss maps as the reference toy pack
   }
 });
 
-test('tiny-sd fixture: conventions read from metadata, DIFT tap through a read-only pack', async (t) => {
+needs('shared')('tiny-sd fixture: conventions read from metadata, DIFT tap through a read-only pack', async (t) => {
   const cache = tempDir();
   process.env.DDPS_CACHE = cache;
   const pack = await Pack.load(TINY_SD, { dift: true, intraOpThreads: 1 });

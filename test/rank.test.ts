@@ -198,14 +198,10 @@ test('selectFromStore: the picks follow the quota rule and carry the stored fact
   }
 });
 
-test('selection is fast: IPC 10, 50 and 100 over ~2000 samples / 10 classes in well under 2 s', async (t) => {
+test('IPC 10, 50 and 100 over ~2000 samples / 10 classes: every class its quota, the short one all it has (latency: npm run bench)', async (t) => {
   const store = await big;
-  const start = performance.now();
   const counts = [10, 50, 100].map((ipc) => selectFromStore(store, { ipc }).reduce((n, s) => n + s.patches.length, 0));
-  const ms = performance.now() - start;
-  t.log(`selection of IPC 10, 50, 100 over ${BIG.reduce((a, b) => a + b)} samples: ${ms.toFixed(0)} ms`);
   t.deepEqual(counts, [9 * 40 + 30, 9 * 50 + 30, 9 * 100 + 30]);
-  t.true(ms < 2000, `${ms} ms`);
 });
 
 test('selection needs an up-to-date ranking; a class without samples selects nothing', async (t) => {

@@ -11,6 +11,7 @@ import { relabel } from '../pipelines/relabel.js';
 import { ShardWriter, readSamples, sampleClass, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
 import { DATA, tempDir } from './helpers/paths.js';
 import { CIFAR_CONFIG, CIFAR_TEACHER } from './helpers/teachers.js';
+import { needs } from './helpers/needs.js';
 
 
 async function readAll(shard: string): Promise<WdsSample[]> {
@@ -78,7 +79,7 @@ test('randomResizedCrop: deterministic per (seed, key, epoch), inside the image,
   t.deepEqual(randomResizedCrop(100, 2, 0, 'strip', 0).crop, [48, 0, 3, 2]);
 });
 
-test('relabel: soft labels match the teacher, every field round-trips, FKD crops deterministic', async (t) => {
+needs('shared')('relabel: soft labels match the teacher, every field round-trips, FKD crops deterministic', async (t) => {
   const inDir = await distilledDir();
   const outDir = tempDir('ddps-relabel-out-');
   const teacher = await Classifier.load(CIFAR_TEACHER, CIFAR_CONFIG);
@@ -153,7 +154,7 @@ test('relabel: soft labels match the teacher, every field round-trips, FKD crops
   }
 });
 
-test('relabel: temperature 1 without FKD; errors for a class-count mismatch, a sample without image, in = out', async (t) => {
+needs('shared')('relabel: temperature 1 without FKD; errors for a class-count mismatch, a sample without image, in = out', async (t) => {
   const inDir = await distilledDir();
   const teacher = await Classifier.load(CIFAR_TEACHER, CIFAR_CONFIG);
   try {

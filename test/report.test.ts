@@ -1,17 +1,17 @@
 import test from 'ava';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
-import { parseCommand } from '../cli/args.js';
-import { report } from '../cli/commands/report.js';
+import { runCli } from '../cli/program.js';
 import { colormap, normalise, overlayScoreMap, strokeBox, type Raster } from '../operators/math/heatmap.js';
 import type { CellProvenance, Provenance } from '../operators/writeDistilled.js';
 import { BOX_COLOUR, escapeHtml, writeReport } from '../pipelines/report.js';
 import { ScoreStore, type ClassPatch } from '../storage/store/index.js';
 import { readSamples, sampleImage, ShardWriter } from '../storage/webdataset/index.js';
 import { REPO, tempDir } from './helpers/paths.js';
+import { chromium, needs } from './helpers/needs.js';
 
 const run = promisify(execFile);
 const CLI = join(REPO, 'dist/cli/ddps.js');
@@ -324,7 +324,7 @@ test.serial('without a selection (the command): each class shows its top-scored 
   const log = console.log;
   console.log = () => {};
   try {
-    t.is(await report.run(parseCommand(report.spec, ['--store', w.store, '--out', out, '--top-patches', '3'])), 0);
+    t.is(await runCli(['report', '--store', w.store, '--out', out, '--top-patches', '3']), 0);
   } finally {
     console.log = log;
   }
@@ -340,13 +340,6 @@ test.serial('without a selection (the command): each class shows its top-scored 
   t.is(count(html, /<img /g), 18 + 36);
 });
 
-function chromium(): string | undefined {
-  for (const name of [process.env.CHROMIUM, 'chromium', 'chromium-browser', 'google-chrome'].filter((n): n is string => !!n)) {
-    if (spawnSync(name, ['--version'], { stdio: 'ignore' }).status === 0) return name;
-  }
-  return undefined;
-}
-
 async function headless(browser: string, ...args: string[]): Promise<string> {
   const profile = tempDir('ddps-chromium-');
   try {
@@ -361,17 +354,8 @@ async function headless(browser: string, ...args: string[]): Promise<string> {
   }
 }
 
-test.serial('in a real browser: every image loads and the page renders', async (t) => {
-  if (process.env.DDPS_SKIP_BROWSER === '1') {
-    t.log('DDPS_SKIP_BROWSER=1: the browser check is skipped');
-    t.pass();
-    return;
-  }
-  const browser = chromium();
-  if (browser === undefined) {
-    t.fail('no chromium on PATH: install it (apt-get install -y chromium), or set DDPS_SKIP_BROWSER=1 to skip this check');
-    return;
-  }
+needs('chromium').serial('in a real browser: every image loads and the page renders', async (t) => {
+  const browser = chromium()!;
   const w = await getWorld();
   const out = join(w.dir, 'report-browser');
   await writeReport({ store: w.store, selection: w.selection, out });

@@ -9,6 +9,7 @@ import type { Decoded, Prepared, SampleRef } from '../operators/types.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';
 import { DATA } from './helpers/paths.js';
 import { type Box, LATENT_FACTOR, UNET_ALIGN } from '../core/geometry.js';
+import { needs } from './helpers/needs.js';
 
 /** The hand-worked geometry below is on the latent grid; the operators' default is the UNet's 64. */
 const GRID = LATENT_FACTOR;
@@ -222,7 +223,7 @@ test('resize() keeps order over mixed sizes and drops images below minSize throu
   t.true(out.every((p) => !('rgb' in p) && p.pixels.length === 3 * p.transform.width * p.transform.height));
 });
 
-test('shard -> decode -> resize: 224x224 imagenette images become 256x256 in [-1, 1], in order', async (t) => {
+needs('shared')('shard -> decode -> resize: 224x224 imagenette images become 256x256 in [-1, 1], in order', async (t) => {
   const items: Array<SampleRef & { image: Buffer }> = [];
   for await (const s of readSamples(join(DATA, 'imagenette/train-000000.tar'))) {
     items.push({ key: s.__key__, url: s.__url__, cls: sampleClass(s)!, image: sampleImage(s)! });

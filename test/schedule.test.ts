@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { isDdpsError } from '../core/errors.js';
 import { alphasCumprod, loadSchedule, noisyLatent, timestepGrid } from '../models/schedule.js';
 import { TINY_SD } from './helpers/paths.js';
+import { needs } from './helpers/needs.js';
 
 
 const SD15 = { beta_schedule: 'scaled_linear', beta_start: 0.00085, beta_end: 0.012, num_train_timesteps: 1000 };
@@ -28,7 +29,7 @@ test('SD 1.5 scaled_linear alphabar matches the METHOD.md references to their 8 
   for (let i = 1; i < ab.length; i++) t.true(ab[i] < ab[i - 1]);
 });
 
-test('loadSchedule reads the pack scheduler config', async (t) => {
+needs('shared')('loadSchedule reads the pack scheduler config', async (t) => {
   const ab = await loadSchedule(TINY_SD);
   t.deepEqual(ab, alphasCumprod(SD15));
   t.true(Math.abs(ab[261] - 0.65566933) <= 5.1e-9);

@@ -14,6 +14,7 @@ import type { DiffusionModel } from '../models/diffusion.js';
 import { digest, dumpStore } from './fixtures/scoreStoreSamples.js';
 import { DATA, REPO, TINY_SD, tempDir } from './helpers/paths.js';
 import { TOY_SCORE, toyWorld } from './helpers/toyWorld.js';
+import { needs } from './helpers/needs.js';
 
 const CLI = join(REPO, 'dist/cli/ddps.js');
 
@@ -109,41 +110,6 @@ function runCli(args: string[]): { done: Promise<string>; kill: () => void } {
   return { done, kill: () => child.kill('SIGKILL') };
 }
 
-test('resume: a run killed mid-shard and restarted ends with the same store as an uninterrupted run', async (t) => {
-  const world = await toyWorld();
-  const data = tempDir('ddps-big-');
-  const { ensureToyWorld } = await import('../toy/index.js');
-  const big = await ensureToyWorld({ dir: data, perClass: 60, shards: 3 });
-  const common = ['score', '--shards', big.shards.join('::'), '--model', world.pack, '--image-size', '128', '--patch-size', '56', '--timesteps', '4', '--quiet', '--batch-size', '2'];
-  const full = tempDir('ddps-full-');
-  t.is(await runCli([...common, '--store', full]).done, 'exit 0');
-
-  const killed = tempDir('ddps-killed-');
-  const run = runCli([...common, '--store', killed]);
-  let exited = false;
-  void run.done.then(() => (exited = true));
-  // Kill as soon as some samples are committed (however long the start takes) but the run is far from done.
-  let stored = 0;
-  while (stored < 40 && !exited) {
-    await new Promise((r) => setTimeout(r, 10));
-    try {
-      const s = ScoreStore.open(killed, { readOnly: true });
-      stored = s.counts().samples;
-      await s.close();
-    } catch {
-      // Not created yet.
-    }
-  }
-  run.kill();
-  await run.done;
-  const partial = ScoreStore.open(killed, { readOnly: true });
-  const before = partial.counts().samples;
-  await partial.close();
-  t.true(before > 0 && before < 360, `interrupted after ${before} of 360 samples`);
-  t.is(await runCli([...common, '--store', killed]).done, 'exit 0');
-  t.is(digest(dumpOf(killed)), digest(dumpOf(full)));
-});
-
 test('bad input is counted, named and skipped; with --on-error fail it stops the run', async (t) => {
   const world = await toyWorld();
   const dir = tempDir('ddps-bad-');
@@ -197,7 +163,7 @@ test('bad input is counted, named and skipped; with --on-error fail it stops the
   await pack.close();
 });
 
-test('the SD-shaped tiny-sd fixture scores real Imagenette photos end to end, grayscale JPEG included', async (t) => {
+needs('shared')('the SD-shaped tiny-sd fixture scores real Imagenette photos end to end, grayscale JPEG included', async (t) => {
   const src = join(DATA, 'imagenette/train-000000.tar');
   const dir = tempDir('ddps-inet-');
   const w = new ShardWriter(join(dir, 'inet-%06d.tar'));
@@ -235,7 +201,7 @@ test('the SD-shaped tiny-sd fixture scores real Imagenette photos end to end, gr
   t.truthy(readFileSync(join(DATA, 'imagenette/classes.json')));
 });
 
-test('low-resolution CIFAR images in whole-image mode: the whole image is the one patch, upsampled for the model', async (t) => {
+needs('shared')('low-resolution CIFAR images in whole-image mode: the whole image is the one patch, upsampled for the model', async (t) => {
   const src = join(DATA, 'cifar10/test-000000.tar');
   const dir = tempDir('ddps-cifar-');
   const w = new ShardWriter(join(dir, 'cifar-%06d.tar'));

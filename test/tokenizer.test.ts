@@ -5,15 +5,18 @@ import { join } from 'node:path';
 import { isDdpsError } from '../core/errors.js';
 import { BYTE_TO_CHAR, ClipTokenizer } from '../models/tokenizer.js';
 import { TINY_SD } from './helpers/paths.js';
+import { needs } from './helpers/needs.js';
 
 const TOKENIZER_DIR = join(TINY_SD, 'tokenizer');
 const BOS = 49406;
 const EOS = 49407;
 
-const real = ClipTokenizer.fromDir(TOKENIZER_DIR);
+let realTokenizer: Promise<ClipTokenizer> | undefined;
+/** The SD 1.5 tokenizer of the tiny-sd fixture, loaded by the first test that needs it. */
+const real = (): Promise<ClipTokenizer> => (realTokenizer ??= ClipTokenizer.fromDir(TOKENIZER_DIR));
 
-test('"a photo of a cat": exact 77 ids of the SD 1.5 tokenizer', async (t) => {
-  const tok = await real;
+needs('shared')('"a photo of a cat": exact 77 ids of the SD 1.5 tokenizer', async (t) => {
+  const tok = await real();
   const ids = tok.encode('a photo of a cat');
   t.deepEqual(ids, [BOS, 320, 1125, 539, 320, 2368, EOS, ...new Array<number>(70).fill(EOS)]);
   t.deepEqual(tok.tokens('a photo of a cat'), ['<|startoftext|>', 'a</w>', 'photo</w>', 'of</w>', 'a</w>', 'cat</w>', '<|endoftext|>']);
@@ -46,16 +49,16 @@ const KNOWN: Array<[string, number[]]> = [
   ['a\u0085b\ufeffc', [320, 321, 171, 119, 379, 322]], // U+0085 is whitespace, U+FEFF is not
 ];
 
-test('known answers from tokenizer.json: punctuation, digits, apostrophes, accents, whitespace', async (t) => {
-  const tok = await real;
+needs('shared')('known answers from tokenizer.json: punctuation, digits, apostrophes, accents, whitespace', async (t) => {
+  const tok = await real();
   for (const [text, ids] of KNOWN) {
     const padding = new Array<number>(77 - ids.length - 2).fill(EOS);
     t.deepEqual(tok.encode(text), [BOS, ...ids, EOS, ...padding], JSON.stringify(text));
   }
 });
 
-test('long text keeps the start token, the first 75 tokens and the end token', async (t) => {
-  const tok = await real;
+needs('shared')('long text keeps the start token, the first 75 tokens and the end token', async (t) => {
+  const tok = await real();
   const ids = tok.encode('word '.repeat(80) + 'tail');
   t.is(ids.length, 77);
   t.deepEqual(ids, [BOS, ...new Array<number>(75).fill(2653), EOS]);
@@ -65,13 +68,13 @@ test('long text keeps the start token, the first 75 tokens and the end token', a
   t.deepEqual(tok.encode(''), [BOS, ...new Array<number>(76).fill(EOS)]);
 });
 
-test('tokenizer.json alone gives the same ids as vocab.json + merges.txt', async (t) => {
+needs('shared')('tokenizer.json alone gives the same ids as vocab.json + merges.txt', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ddps-tok-'));
   try {
     await copyFile(join(TOKENIZER_DIR, 'tokenizer.json'), join(dir, 'tokenizer.json'));
     await copyFile(join(TOKENIZER_DIR, 'tokenizer_config.json'), join(dir, 'tokenizer_config.json'));
     const fromJson = await ClipTokenizer.fromDir(dir);
-    const tok = await real;
+    const tok = await real();
     for (const [text] of KNOWN) t.deepEqual(fromJson.encode(text), tok.encode(text), text);
     t.deepEqual(fromJson.encode('a photo of a cat').slice(0, 7), [BOS, 320, 1125, 539, 320, 2368, EOS]);
   } finally {

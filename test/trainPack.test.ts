@@ -136,7 +136,7 @@ cifarTest('ddps model train --json passes the options to the trainer and reports
   const out = tempDir('ddps-pack-cli-');
   const said = execFileSync(
     process.execPath,
-    [join(REPO, 'dist/cli/ddps.js'), 'model', 'train', '--shards', TRAIN, '--out', out, '--limit-per-class', '1', '--vae-steps', '2', '--unet-steps', '3', '--batch', '4', '--unet-channels', '8,16,16,16', '--p-uncond', '0.5', '--seed', '7', '--threads', '1', '--json', '--quiet'],
+    [join(REPO, 'dist/cli/ddps.js'), 'model', 'train', '--shards', TRAIN, '--out', out, '--limit-per-class', '1', '--vae-steps', '2', '--unet-steps', '3', '--unet-batch', '4', '--unet-channels', '8,16,16,16', '--p-uncond', '0.5', '--train-seed', '7', '--threads', '1', '--json', '--quiet'],
     { encoding: 'utf8' },
   );
   const r = JSON.parse(said) as { dir: string; digest: string; record: { settings: Record<string, unknown>; data: { images: number } } };

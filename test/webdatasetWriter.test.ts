@@ -6,6 +6,8 @@ import { gunzipSync } from 'node:zlib';
 import { isDdpsError } from '../core/errors.js';
 import { type SampleToWrite, ShardWriter, type WdsSample, formatShardName, readSamples } from '../storage/webdataset/index.js';
 import { sampleMembers, tarMemberBytes } from '../storage/webdataset/writer.js';
+import { needs } from './helpers/needs.js';
+import { DATA } from './helpers/paths.js';
 
 async function tempDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ddps-wdsw-'));
@@ -168,7 +170,7 @@ test('the shard carries its final name only once complete', async (t) => {
   t.true(notDir!.message.includes(join(final, 'z-0.tar')));
 });
 
-test('un-awaited writes, large members and a real shard keep their order and bytes', async (t) => {
+needs('shared')('un-awaited writes, large members and a real shard keep their order and bytes', async (t) => {
   const dir = await tempDir(t);
   const w = new ShardWriter(join(dir, 'c-%d.tar'), { maxcount: 4 });
   const big = bytes(99, 6 * 1024 * 1024);
@@ -178,7 +180,7 @@ test('un-awaited writes, large members and a real shard keep their order and byt
   t.true((back[2].bin as Buffer).equals(big));
 
   // Re-sharding the real imagenette shard (its __url__ is not written back) keeps every sample.
-  const src = '../shared/data/imagenette/train-000000.tar';
+  const src = join(DATA, 'imagenette/train-000000.tar');
   const re = new ShardWriter(join(dir, 'r-%d.tar'), { maxcount: 400 });
   for await (const s of readSamples(src)) await re.write(s);
   const paths = await re.close();

@@ -29,6 +29,9 @@ export interface ToyWorld {
   shards: string[];
 }
 
+/** The toy dataset `ddps toy` builds by default (and the cache holds). */
+export const TOY_DEFAULTS = { perClass: 24, shards: 2, seed: 0 } as const;
+
 /** Where to build the toy world, and how much data. */
 export interface ToyWorldOptions {
   dir?: string;
@@ -47,7 +50,7 @@ const building = new Map<string, Promise<ToyWorld>>();
  */
 export function ensureToyWorld(opts: ToyWorldOptions = {}): Promise<ToyWorld> {
   const dir = resolve(opts.dir ?? join(defaultCacheDir(), `toy-v${TOY_VERSION}`));
-  const params = { version: TOY_VERSION, perClass: opts.perClass ?? 24, shards: opts.shards ?? 2, seed: opts.seed ?? 0 };
+  const params = { version: TOY_VERSION, perClass: opts.perClass ?? TOY_DEFAULTS.perClass, shards: opts.shards ?? TOY_DEFAULTS.shards, seed: opts.seed ?? TOY_DEFAULTS.seed };
   const key = `${dir}\0${JSON.stringify(params)}`;
   let p = building.get(key);
   if (!p || opts.force) {

@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import sharp from 'sharp';
+import type { Command } from 'commander';
 import { Classifier, loadTeacherConfig } from '../../models/classifier.js';
 import { DdpsError } from '../../core/errors.js';
 import { PackPool } from '../../models/packPool.js';
@@ -11,70 +12,69 @@ import { runScore, type ScoreSummary } from '../../pipelines/score.js';
 import { resolveScoreConfig, type ScoreConfig } from '../../core/config.js';
 import { ScoreStore } from '../../storage/store/index.js';
 import { expandShards, loadClassMap, type ClassMap } from '../../storage/webdataset/index.js';
-import { flag, num, required, str, type Parsed } from '../args.js';
-import type { Command } from '../command.js';
-import { Progress } from '../progress.js';
+import { defineCommand, renamed, type Values } from '../define.js';
+import { classMapSpelledClasses, opt } from '../options.js';
+import { Progress, scoreFraction } from '../progress.js';
 
+/** The options `ddps score` and `ddps distill` share: data, Stages I-II, baselines, execution. */
 export const SCORE_OPTIONS = {
-  shards: { type: 'string', value: '<pattern>', help: "WebDataset shards: 'data/train-{000000..000004}.tar', globs, '::'-joined lists" },
-  model: { type: 'string', value: '<pack>', help: 'SD 1.5 ONNX model pack folder' },
-  store: { type: 'string', value: '<dir>', help: 'LMDB score store (created, or resumed if it exists)' },
-  classes: { type: 'string', value: '<file>', help: 'classes.json giving class names (default: classes.json beside the shards)' },
-  'image-size': { type: 'string', value: 'N', help: 'short edge after resizing (pixels)', default: '256' },
-  'patch-size': { type: 'string', value: 'N', help: 'patch side (pixels); scored by average-pooling D over patch/8 latent cells', default: '224' },
-  'patch-stride': { type: 'string', value: 'N', help: 'stride of the pooling window (pixels)', default: '8' },
-  'patches-per-image': { type: 'string', value: 'N', help: 'candidate patches per image (greedy NMS at IoU 0.5)', default: '1' },
-  timesteps: { type: 'string', value: 'K', help: 'timesteps per image, stratified over --t-range', default: '8' },
-  't-range': { type: 'string', value: 'lo,hi', help: 'timestep range as fractions of 1000', default: '0.1,0.7' },
-  'dift-mode': { type: 'string', value: 'crop|shared', help: 'DIFT per cropped patch (the paper) or one shared pass per image', default: 'crop' },
-  'dift-timestep': { type: 'string', value: 't', help: 'timestep of the DIFT pass', default: '261' },
-  'dift-ensemble': { type: 'string', value: 'N', help: 'noise draws averaged per DIFT feature', default: '1' },
-  seed: { type: 'string', value: 'N', help: 'seed of the noise (keyed by sample, so results do not depend on order)', default: '0' },
-  'limit-per-class': { type: 'string', value: 'N', help: 'score at most N images per class (the paper: 300 are nearly as good as all)' },
-  'whole-image': { type: 'boolean', help: 'low-resolution data (CIFAR): upsample, the whole image is the one patch' },
-  'batch-size': { type: 'string', value: 'N', help: 'images per model call', default: '4' },
-  workers: { type: 'string', value: 'N', help: 'model worker threads (each with its own sessions)', default: '1' },
-  threads: { type: 'string', value: 'N', help: 'ONNX Runtime threads per worker (default: cores / workers)' },
-  providers: { type: 'string', value: 'list', help: "execution providers, e.g. 'cuda,cpu' or 'webgpu,cpu' (default: cpu)" },
-  'on-error': { type: 'string', value: 'skip|fail', help: 'a bad sample is counted and skipped, or stops the run', default: 'skip' },
-  'allow-mismatch': { type: 'boolean', help: 'let the store mix runs with a different configuration or pack' },
-  scorer: { type: 'string', value: 'name', help: 'diffusion (the method), classifier (RDED-style teacher confidence) or random (the floor)', default: 'diffusion' },
-  teacher: { type: 'string', value: '<onnx>', help: 'teacher classifier for --scorer classifier' },
-  'teacher-config': { type: 'string', value: '<json>', help: 'its preprocessing (see ddps relabel --help)' },
-  crops: { type: 'string', value: 'N', help: 'random crops per image for --scorer classifier', default: '8' },
-  quiet: { type: 'boolean', help: 'no progress line' },
-  json: { type: 'boolean', help: 'print the summary as one JSON object' },
-} as const;
+  shards: opt.shards.required(),
+  model: opt.model.required(),
+  classMap: opt.classMap,
+  imageSize: opt.imageSize,
+  patchSize: opt.patchSize,
+  patchStride: opt.patchStride,
+  patchesPerImage: opt.patchesPerImage,
+  timesteps: opt.timesteps,
+  tRange: opt.tRange,
+  diftMode: opt.diftMode,
+  diftTimestep: opt.diftTimestep,
+  diftEnsemble: opt.diftEnsemble,
+  noiseSeed: opt.noiseSeed,
+  limitPerClass: opt.limitPerClass,
+  wholeImage: opt.wholeImage,
+  scorer: opt.scorer,
+  teacher: opt.teacher,
+  teacherConfig: opt.teacherConfig,
+  crops: opt.crops,
+  batchSize: opt.batchSize,
+  workers: opt.workers,
+  threads: opt.threads,
+  providers: opt.providers,
+  onError: opt.onError,
+  allowMismatch: opt.allowMismatch,
+  quiet: opt.quiet,
+  json: opt.json,
+};
 
-export function scoreConfigFrom(args: Parsed): ScoreConfig {
-  const range = (str(args, 't-range') ?? '0.1,0.7').split(',').map(Number);
-  if (range.length !== 2 || range.some((v) => !Number.isFinite(v))) throw new DdpsError('BAD_ARGUMENT', `--t-range must be two numbers like 0.1,0.7; got '${str(args, 't-range')}'`);
-  const limit = num(args, 'limit-per-class', { integer: true, min: 1 });
+export type ScoreOptions = Values<typeof SCORE_OPTIONS>;
+
+export function scoreConfigFrom(o: ScoreOptions): ScoreConfig {
   return resolveScoreConfig({
-    imageSize: num(args, 'image-size', { integer: true, min: 8 })!,
-    patchSize: num(args, 'patch-size', { integer: true, min: 8 })!,
-    patchStride: num(args, 'patch-stride', { integer: true, min: 8 })!,
-    patchesPerImage: num(args, 'patches-per-image', { integer: true, min: 1 })!,
-    timesteps: num(args, 'timesteps', { integer: true, min: 1 })!,
-    tRange: [range[0]!, range[1]!],
-    diftMode: str(args, 'dift-mode') as ScoreConfig['diftMode'],
-    diftTimestep: num(args, 'dift-timestep', { integer: true, min: 0 })!,
-    diftEnsemble: num(args, 'dift-ensemble', { integer: true, min: 1 })!,
-    seed: num(args, 'seed', { integer: true })!,
-    wholeImage: flag(args, 'whole-image'),
-    scorer: str(args, 'scorer') as ScoreConfig['scorer'],
-    crops: num(args, 'crops', { integer: true, min: 1 })!,
-    ...(str(args, 'teacher') ? { teacher: basename(str(args, 'teacher')!) } : {}),
-    ...(limit !== undefined ? { limitPerClass: limit } : {}),
+    imageSize: o.imageSize,
+    patchSize: o.patchSize,
+    patchStride: o.patchStride,
+    patchesPerImage: o.patchesPerImage,
+    timesteps: o.timesteps,
+    tRange: o.tRange,
+    diftMode: o.diftMode,
+    diftTimestep: o.diftTimestep,
+    diftEnsemble: o.diftEnsemble,
+    seed: o.noiseSeed,
+    wholeImage: o.wholeImage === true,
+    scorer: o.scorer,
+    crops: o.crops,
+    ...(o.teacher ? { teacher: basename(o.teacher) } : {}),
+    ...(o.limitPerClass !== undefined ? { limitPerClass: o.limitPerClass } : {}),
   });
 }
 
-/** --classes, else the classes.json that datasets ship beside their shards. */
-export async function findClassMap(classesArg: string | undefined, shards: string[]): Promise<ClassMap> {
-  if (classesArg) return loadClassMap(classesArg);
+/** --class-map, else the classes.json that datasets ship beside their shards. */
+export async function findClassMap(classMapPath: string | undefined, shards: string[]): Promise<ClassMap> {
+  if (classMapPath) return loadClassMap(classMapPath);
   const beside = join(dirname(shards[0]!), 'classes.json');
   if (existsSync(beside)) return loadClassMap(beside);
-  throw new DdpsError('BAD_ARGUMENT', `no class names: the prompts need them. Pass --classes classes.json (none found at ${beside})`);
+  throw new DdpsError('BAD_ARGUMENT', `no class names: the prompts need them. Pass --class-map classes.json (none found at ${beside})`);
 }
 
 export function describeSkips(skipped: SkipEvent[]): string[] {
@@ -106,73 +106,50 @@ export interface ScoreCliResult {
   classMap: ClassMap;
 }
 
-/** --on-error, --workers, --threads (default: cores / workers), --providers. */
-export function executionFrom(args: Parsed): { policy: 'skip' | 'fail'; workers: number; threads: number; providers: string | undefined } {
-  const policy = str(args, 'on-error') ?? 'skip';
-  if (policy !== 'skip' && policy !== 'fail') throw new DdpsError('BAD_ARGUMENT', `--on-error must be skip or fail, got '${policy}'`);
-  const workers = num(args, 'workers', { integer: true, min: 1 }) ?? 1;
-  const threads = num(args, 'threads', { integer: true, min: 1 }) ?? Math.max(1, Math.floor(availableParallelism() / workers));
-  return { policy, workers, threads, providers: str(args, 'providers') };
-}
-
-/** The pack on --workers worker threads with the command's execution options. */
-export function openPool(packDir: string, args: Parsed, dift: boolean): Promise<PackPool> {
-  const { workers, threads, providers } = executionFrom(args);
-  return PackPool.open(packDir, { workers, intraOpThreads: threads, dift, ...(providers ? { providers: parseProviders(providers) } : {}) });
-}
-
-/**
- * Progress by bytes read: shards are streamed, so the sample total is unknown until the end. `read`
- * takes each tar member (and its 512-byte header) and returns the fraction of all shard bytes read.
- */
-export function shardBytes(shards: readonly string[]): { read: (m: { size: number }) => number } {
-  const total = Math.max(1, shards.reduce((a, s) => a + statSync(s).size, 0));
-  let read = 0;
-  return {
-    read: (m) => {
-      read += m.size + 512;
-      return Math.min(1, read / total);
-    },
-  };
+/** Samples per class a limited run still has to score: the limit, less what the store already holds. */
+function slotsNeeded(store: ScoreStore, classes: number, limit: number): number {
+  const stored = store.counts().perClass;
+  let needed = 0;
+  for (let c = 0; c < classes; c++) needed += Math.max(0, limit - (stored.get(c)?.samples ?? 0));
+  return needed;
 }
 
 /** `ddps score` minus the printing: also the first half of `ddps distill`. */
-export async function scoreFromArgs(args: Parsed, command: string): Promise<ScoreCliResult> {
-  const shardsArg = required(args, 'shards', command);
-  const packDir = required(args, 'model', command);
-  const storeDir = required(args, 'store', command);
-  const config = scoreConfigFrom(args);
-  const { policy, workers, threads, providers } = executionFrom(args);
-  const shards = await expandShards(shardsArg);
-  const classMap = await findClassMap(str(args, 'classes'), shards);
+export async function scoreFromOptions(o: ScoreOptions & { store: string }, command: string): Promise<ScoreCliResult> {
+  const config = scoreConfigFrom(o);
+  const shards = await expandShards(o.shards);
+  const classMap = await findClassMap(o.classMap, shards);
+  const threads = o.threads ?? Math.max(1, Math.floor(availableParallelism() / o.workers));
   // Every image is seen once: libvips' operation cache would only hold memory.
   sharp.cache(false);
-  const model = await openPool(packDir, args, true);
+  const model = await PackPool.open(o.model, { workers: o.workers, intraOpThreads: threads, dift: true, ...(o.providers ? { providers: parseProviders(o.providers) } : {}) });
   // The worker threads keep the process alive: whatever fails from here on must close the pool.
   let store: ScoreStore;
   let classifier: Classifier | undefined;
   try {
-    store = ScoreStore.open(storeDir, {
+    store = ScoreStore.open(o.store, {
       config: { ...config, classes: classMap.names },
       pack: { name: model.identity.name, digest: model.identity.digest, deterministic: model.identity.conventions.deterministic },
-      allowMismatch: flag(args, 'allow-mismatch'),
+      allowMismatch: o.allowMismatch === true,
     });
   } catch (e) {
     await model.close();
     throw e;
   }
   try {
-    classifier = config.scorer === 'classifier' ? await loadTeacher(args, command) : undefined;
+    classifier = config.scorer === 'classifier' ? await loadTeacher(o) : undefined;
   } catch (e) {
     await store.close();
     await model.close();
     throw e;
   }
-  const progress = new Progress(command, process.stderr, flag(args, 'quiet'));
-  const bytes = shardBytes(shards);
+  const progress = new Progress(command, process.stderr, o.quiet === true);
+  const totalBytes = shards.reduce((a, s) => a + statSync(s).size, 0);
+  const needed = config.limitPerClass === undefined ? undefined : slotsNeeded(store, classMap.names.length, config.limitPerClass);
+  let bytesRead = 0;
   let done = 0;
   let skippedCount = 0;
-  let fraction: number | undefined;
+  const show = (): void => progress.update({ done, skipped: skippedCount, fraction: scoreFraction({ bytesRead, totalBytes, done: done + skippedCount, needed }) });
   try {
     const summary = await runScore({
       shards,
@@ -181,20 +158,20 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
       config,
       labels: classMap.names,
       classMap,
-      batchSize: num(args, 'batch-size', { integer: true, min: 1 }) ?? 4,
-      concurrency: workers,
-      onError: policy,
+      batchSize: o.batchSize,
+      concurrency: o.workers,
+      onError: o.onError,
       ...(classifier ? { classifier } : {}),
       onSkip: () => {
         skippedCount++;
-        progress.update({ done, skipped: skippedCount, ...(fraction !== undefined ? { fraction } : {}) });
+        show();
       },
       onMember: (m) => {
-        fraction = bytes.read(m);
+        bytesRead += m.size + 512;
       },
       onSample: () => {
         done++;
-        progress.update({ done, skipped: skippedCount, ...(fraction !== undefined ? { fraction } : {}) });
+        show();
       },
     });
     progress.finish({ done, skipped: skippedCount, fraction: 1 });
@@ -205,9 +182,9 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
       seconds: summary.seconds,
       stages: summary.stages,
       unetPasses: summary.unetPasses,
-      execution: { batchSize: num(args, 'batch-size', { integer: true, min: 1 }) ?? 4, workers, threads, providers: providers ?? 'cpu' },
+      execution: { batchSize: o.batchSize, workers: o.workers, threads, providers: o.providers ?? 'cpu' },
     });
-    return { summary, storeDir, classMap, stored: store.counts().samples };
+    return { summary, storeDir: o.store, classMap, stored: store.counts().samples };
   } finally {
     await store.close();
     await model.close();
@@ -215,23 +192,25 @@ export async function scoreFromArgs(args: Parsed, command: string): Promise<Scor
   }
 }
 
-async function loadTeacher(args: Parsed, command: string): Promise<Classifier> {
-  const teacher = required(args, 'teacher', command);
-  return Classifier.load(teacher, await loadTeacherConfig(required(args, 'teacher-config', command)));
+async function loadTeacher(o: { teacher?: string; teacherConfig?: string }): Promise<Classifier> {
+  if (!o.teacher || !o.teacherConfig) throw new DdpsError('BAD_ARGUMENT', '--scorer classifier needs --teacher and --teacher-config');
+  return Classifier.load(o.teacher, await loadTeacherConfig(o.teacherConfig));
 }
 
-export const score: Command = {
-  spec: {
+export const scoreCommand = (): Command =>
+  defineCommand({
     name: 'score',
     summary: 'Stages I-II: score every image with the diffusion model and store maps, patches and DIFT features',
-    usage: 'ddps score --shards <pattern> --model <pack> --store <dir> [options]',
-    options: SCORE_OPTIONS,
-    notes: 'A re-run with the same store resumes: stored samples are passed over. Same seed + data + pack => same store,\nwhatever --batch-size or --workers.',
-  },
-  async run(args) {
-    const { summary, stored } = await scoreFromArgs(args, 'score');
-    if (flag(args, 'json')) console.log(JSON.stringify({ ...summary, stored }));
-    else printScoreSummary(summary, stored);
-    return 0;
-  },
-};
+    description:
+      'Stages I-II: score every image with the diffusion model and store its score map, candidate patches and ' +
+      'their DIFT features in the store.\n\n' +
+      'A re-run with the same store resumes: stored samples are passed over. Same seed + data + pack => same ' +
+      'store, whatever --batch-size or --workers.',
+    options: { ...SCORE_OPTIONS, store: opt.store.required() },
+    adjust: [renamed('--seed <n>', ['noiseSeed']), classMapSpelledClasses],
+    async action(o) {
+      const { summary, stored } = await scoreFromOptions(o, 'score');
+      if (o.json) console.log(JSON.stringify({ ...summary, stored }));
+      else printScoreSummary(summary, stored);
+    },
+  });

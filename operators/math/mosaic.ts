@@ -18,9 +18,10 @@
  */
 import type { ClassSelection, DistilledImage } from '../selectionTypes.js';
 import { DdpsError } from '../../core/errors.js';
+import type { MosaicMode } from '../../core/config.js';
 
 /** `--mosaic`: auto picks by IPC and the kind of store. */
-export type MosaicMode = 'auto' | 'on' | 'off';
+export type { MosaicMode };
 
 /** RDED makes 2x2 mosaics up to this IPC and single-patch images above it. */
 export const MOSAIC_MAX_IPC = 10;

@@ -6,7 +6,7 @@
 import { DdpsError } from '../../core/errors.js';
 import { getClassClusters, putClassClusters } from './clusters.js';
 import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, type RunIdentity, type StoreIdentity } from './meta.js';
-import { openEnvironment, type StoreDbs } from './open.js';
+import { incompleteStore, openEnvironment, type StoreDbs } from './open.js';
 import { classPatches } from './patches.js';
 import { getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
 import { metaKey, sampleKey } from './schema.js';
@@ -43,6 +43,8 @@ export class ScoreStore {
   /**
    * Opens (creating when writable) the store in directory `dir`. Throws STORE_MISMATCH naming the
    * differing config keys or pack digests when the store holds another run, unless allowMismatch.
+   * A reader gets INCOMPLETE_STORE for a store whose first run stopped while creating it (a writer
+   * with the same configuration completes it), and STORE_MISMATCH for someone else's LMDB.
    */
   static open(dir: string, opts: ScoreStoreOptions): ScoreStore {
     const readOnly = opts.readOnly === true;
@@ -54,9 +56,8 @@ export class ScoreStore {
     const dbs = openEnvironment(dir, readOnly);
     try {
       let identity = readOnly ? readIdentity(dbs) : bindIdentity(dbs, given as RunIdentity);
-      if (identity === undefined) {
-        throw new DdpsError('STORE_MISMATCH', `${dir} is not a ddps score store: it records no configuration or model pack`, { file: dir });
-      }
+      // Only a reader can find none: a writer records its own. The identity is the last thing a new store gets.
+      if (identity === undefined) throw incompleteStore(dir, 'it records no configuration or model pack yet');
       const mismatches = describeMismatch(identity, given);
       if (mismatches.length > 0 && opts.allowMismatch !== true) {
         throw new DdpsError(

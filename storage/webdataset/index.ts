@@ -1,4 +1,4 @@
-export { type ClassEntry, type ClassMap, classMapFrom, loadClassMap } from './classes.js';
+export { type ClassEntry, type ClassMap, type ClassMatch, classMapFrom, describeMiss, loadClassMap, WNID } from './classes.js';
 export { type MemberInfo, type ReadOptions, type SkipInfo, readSamples, splitMemberName } from './reader.js';
 export { IMAGE_EXTENSIONS, type WdsSample, requireImage, sampleClass, sampleImage } from './sample.js';
 export { type ShardSpec, type SplitOptions, braceExpand, expandShards, glob, splitShards } from './urls.js';

@@ -2,7 +2,7 @@
  * A WebDataset sample and the two questions every pipeline asks of one: which image, which class.
  */
 import { DdpsError } from '../../core/errors.js';
-import type { ClassMap } from './classes.js';
+import { describeMiss, WNID, type ClassMap } from './classes.js';
 
 /**
  * Consecutive tar members sharing a key, by lower-cased extension (`dir/a.b.jpg` -> key `dir/a`,
@@ -63,16 +63,17 @@ function checkIndex(sample: WdsSample, index: number, from: string, classMap?: C
   return index;
 }
 
-function byName(sample: WdsSample, name: string, from: string, classMap?: ClassMap): number {
+/** A class label that is not an index: a WordNet id or a name, resolved through the class map. */
+function byLabel(sample: WdsSample, label: string, from: string, classMap?: ClassMap): number {
   if (classMap === undefined) {
-    throw new DdpsError('BAD_ARGUMENT', `${where(sample)}: ${from} names class "${name}"; a class map is needed to turn it into an index`, {
+    throw new DdpsError('BAD_ARGUMENT', `${where(sample)}: ${from} names class "${label}"; a class map is needed to turn it into an index`, {
       sample: sample.__key__,
       file: sample.__url__,
     });
   }
-  const index = classMap.indexOf(name);
+  const index = classMap.indexOf(label);
   if (index === undefined) {
-    throw new DdpsError('UNKNOWN_CLASS', `${where(sample)}: ${from} names class "${name}", which is not in the class map`, {
+    throw new DdpsError('UNKNOWN_CLASS', `${where(sample)}: ${from} names class "${label}", ${describeMiss(classMap, label)}`, {
       sample: sample.__key__,
       file: sample.__url__,
     });
@@ -80,20 +81,22 @@ function byName(sample: WdsSample, name: string, from: string, classMap?: ClassM
   return index;
 }
 
-const JSON_CLASS_FIELDS = ['label', 'class', 'cls'] as const;
+const JSON_CLASS_FIELDS = ['label', 'class', 'cls', 'wnid'] as const;
 
 /**
- * The sample's class index, from the first source present: `.cls` (an ASCII integer), `.json`
- * (field label, class or cls: an integer or a class name), `.txt` (a class name). Names go through
- * `classMap`; an unknown name, or an index outside the map, is DdpsError('UNKNOWN_CLASS').
+ * The sample's class index, from the first source present: `.cls` (an ASCII integer or a WordNet
+ * id), `.json` (field label, class, cls or wnid: an integer, a WordNet id or a class name), `.txt` (a
+ * WordNet id or a class name). Ids and names go through `classMap`; an unknown or ambiguous name, or
+ * an index outside the map, is DdpsError('UNKNOWN_CLASS').
  * Undefined when the sample carries no class at all.
  */
 export function sampleClass(sample: WdsSample, classMap?: ClassMap): number | undefined {
   const cls = sample.cls;
   if (cls !== undefined) {
     const s = text(cls);
+    if (WNID.test(s)) return byLabel(sample, s, '.cls', classMap);
     if (!/^-?\d+$/.test(s)) {
-      throw new DdpsError('BAD_SAMPLE', `${where(sample)}: .cls is "${s.slice(0, 40)}", expected an ASCII integer`, {
+      throw new DdpsError('BAD_SAMPLE', `${where(sample)}: .cls is "${s.slice(0, 40)}", expected an ASCII integer or a WordNet id`, {
         sample: sample.__key__,
         file: sample.__url__,
       });
@@ -115,10 +118,10 @@ export function sampleClass(sample: WdsSample, classMap?: ClassMap): number | un
       for (const field of JSON_CLASS_FIELDS) {
         const v = (meta as Record<string, unknown>)[field];
         if (typeof v === 'number') return checkIndex(sample, v, `.json "${field}"`, classMap);
-        if (typeof v === 'string') return byName(sample, v.trim(), `.json "${field}"`, classMap);
+        if (typeof v === 'string') return byLabel(sample, v.trim(), `.json "${field}"`, classMap);
       }
     }
   }
-  if (sample.txt !== undefined) return byName(sample, text(sample.txt), '.txt', classMap);
+  if (sample.txt !== undefined) return byLabel(sample, text(sample.txt), '.txt', classMap);
   return undefined;
 }

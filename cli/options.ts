@@ -1,0 +1,137 @@
+/**
+ * Every option of every command, defined once. A flag has one meaning across all commands: a command
+ * that needs it takes it from here (`options: { store: opt.store.required(), ... }`), never defines
+ * its own copy. Numeric defaults come from the configuration defaults (core/config.ts), so --help
+ * shows what a run uses. Each option carries the help heading it is listed under.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { DEFAULT_EXECUTION, DEFAULT_RELABEL, DEFAULT_SCORE_CONFIG as SCORE, DEFAULT_SELECTION as SELECT, DIFT_MODES, MOSAIC_MODES, SCORERS } from '../core/config.js';
+import { DEFAULT_CROPS } from '../operators/classifierScore.js';
+import { ERROR_POLICIES } from '../operators/skips.js';
+import { REPORT_DEFAULTS } from '../pipelines/report.js';
+import { TOY_DEFAULTS } from '../toy/index.js';
+import { flag, note, value, valueOr, type Adjust } from './define.js';
+import { decimal, decimalPair, integer, integerList } from './values.js';
+
+/** Help headings, in the order --help lists them. */
+export const GROUP = {
+  data: 'Data and model:',
+  scoring: "Scoring, Stages I-II (the paper's knobs):",
+  baseline: 'Baselines in place of the diffusion scorer:',
+  selection: "Selection, Stages II-III (the paper's knobs):",
+  relabel: 'Soft labels, Stage IV:',
+  training: 'Training a small pack:',
+  execution: 'Execution (never changes the result):',
+  output: 'Output:',
+} as const;
+
+const G = GROUP;
+
+export const opt = {
+  // Data and model
+  shards: value('--shards <pattern>', "WebDataset shards: 'data/train-{000000..000004}.tar', globs, '::'-joined lists", G.data),
+  classMap: value('--class-map <file>', 'classes.json naming each class index (default: classes.json beside the shards)', G.data),
+  model: value('--model <pack>', 'SD 1.5 ONNX model pack folder (diffusers/Optimum layout)', G.data),
+  store: value('--store <dir>', 'LMDB score store (ddps score creates it, or resumes it if it exists)', G.data),
+
+  // Stages I-II
+  imageSize: valueOr('--image-size <px>', 'short edge after resizing, a multiple of 64', G.scoring, SCORE.imageSize, { parse: integer({ min: 64 }) }),
+  patchSize: valueOr('--patch-size <px>', 'patch side; scored by average-pooling the loss difference over patch/8 latent cells', G.scoring, SCORE.patchSize, { parse: integer({ min: 8 }) }),
+  patchStride: valueOr('--patch-stride <px>', 'stride of the pooling window', G.scoring, SCORE.patchStride, { parse: integer({ min: 8 }) }),
+  patchesPerImage: valueOr('--patches-per-image <n>', `candidate patches per image (greedy NMS at IoU ${SCORE.nmsIou})`, G.scoring, SCORE.patchesPerImage, { parse: integer({ min: 1 }) }),
+  timesteps: valueOr('--timesteps <K>', 'timesteps per image, stratified over --t-range', G.scoring, SCORE.timesteps, { parse: integer({ min: 1 }) }),
+  tRange: valueOr('--t-range <lo,hi>', 'timestep range as fractions of 1000', G.scoring, SCORE.tRange, { parse: decimalPair({ min: 0, max: 1 }), text: SCORE.tRange.join(',') }),
+  diftMode: valueOr('--dift-mode <mode>', 'DIFT per cropped patch (the paper) or one shared pass per image', G.scoring, SCORE.diftMode, { choices: DIFT_MODES }),
+  diftTimestep: valueOr('--dift-timestep <t>', 'timestep of the DIFT pass', G.scoring, SCORE.diftTimestep, { parse: integer({ min: 0, max: 999 }) }),
+  diftEnsemble: valueOr('--dift-ensemble <n>', 'noise draws averaged per DIFT feature', G.scoring, SCORE.diftEnsemble, { parse: integer({ min: 1 }) }),
+  noiseSeed: valueOr('--noise-seed <n>', 'seed of the diffusion noise and of random crops (keyed by sample: results do not depend on order)', G.scoring, SCORE.seed, { parse: integer() }),
+  limitPerClass: value('--limit-per-class <n>', 'score at most n images per class (the paper: 300 are nearly as good as all)', G.scoring, { parse: integer({ min: 1 }) }),
+  wholeImage: flag('--whole-image', 'low-resolution data (CIFAR): upsample; the whole image is the one patch', G.scoring),
+
+  // Baselines
+  scorer: valueOr('--scorer <name>', 'diffusion (the method), classifier (RDED-style teacher confidence) or random (the floor)', G.baseline, SCORE.scorer, { choices: SCORERS }),
+  teacher: value('--teacher <onnx>', 'teacher classifier (ONNX)', G.baseline),
+  teacherConfig: value('--teacher-config <json>', 'its preprocessing: {"input", "output", "size": [h, w], "mean", "std", "batch", "classes"?}', G.baseline),
+  crops: valueOr('--crops <n>', 'random crops per image for --scorer classifier', G.baseline, DEFAULT_CROPS, { parse: integer({ min: 1 }) }),
+
+  // Stages II-III
+  ipc: valueOr('--ipc <n,...>', 'images per class; several budgets go to <out>/ipc<n>/', G.selection, [SELECT.ipc], { parse: integerList({ min: 1 }), text: String(SELECT.ipc) }),
+  classes: value('--classes <list>', "a subset of classes: indices '0,3,7' or names 'tench,church' (default: all)", G.selection),
+  topClusters: valueOr('--top-clusters <N>', 'clusters a class draws its quota from (q = floor(P / N) each)', G.selection, SELECT.topClusters, { parse: integer({ min: 1 }) }),
+  clusters: valueOr('--clusters <K>', 'k-means clusters per class, K = min(K, patches)', G.selection, SELECT.clusters, { parse: integer({ min: 1 }) }),
+  clusterSeed: valueOr('--cluster-seed <n>', 'seed of k-means', G.selection, SELECT.clusterSeed, { parse: integer() }),
+  reclusterThreshold: valueOr('--recluster-threshold <f>', 're-cluster a class when its new patches pass this fraction', G.selection, SELECT.reclusterThreshold, { parse: decimal({ min: 0 }) }),
+  mosaic: valueOr('--mosaic <mode>', '2x2 mosaics of patches (auto: for IPC <= 10, not for whole-image stores)', G.selection, SELECT.mosaic, { choices: MOSAIC_MODES }),
+  dedup: value('--dedup <cos>', 'skip a patch whose DIFT feature is closer than this cosine to one already selected', G.selection, { parse: decimal({ min: -1, max: 1 }) }),
+  outputSize: valueOr('--output-size <px>', 'side of each distilled image', G.selection, SELECT.outputSize, { parse: integer({ min: 2 }) }),
+  maxcount: value('--maxcount <n>', 'images per output shard', G.selection, { parse: integer({ min: 1 }) }),
+  maxsize: value('--maxsize <bytes>', 'bytes per output shard', G.selection, { parse: integer({ min: 1 }) }),
+
+  // Stage IV
+  temperature: valueOr('--temperature <T>', 'softmax temperature of the soft labels', G.relabel, DEFAULT_RELABEL.temperature, { parse: decimal({ min: Number.MIN_VALUE }) }),
+  fkdEpochs: valueOr('--fkd-epochs <E>', 'per-epoch random-resized-crop soft labels (FKD); 0 for none', G.relabel, DEFAULT_RELABEL.fkdEpochs, { parse: integer({ min: 0 }) }),
+  fkdSeed: valueOr('--fkd-seed <n>', 'seed of the FKD crops (keyed by sample and epoch)', G.relabel, DEFAULT_RELABEL.fkdSeed, { parse: integer() }),
+
+  // Execution
+  batchSize: valueOr('--batch-size <n>', 'images per model call', G.execution, DEFAULT_EXECUTION.batchSize, { parse: integer({ min: 1 }) }),
+  workers: valueOr('--workers <n>', 'model worker threads, each with its own sessions', G.execution, DEFAULT_EXECUTION.workers, { parse: integer({ min: 1 }) }),
+  threads: value('--threads <n>', 'CPU threads: ONNX Runtime threads per worker (default: cores / workers), or PyTorch threads when training', G.execution, { parse: integer({ min: 1 }) }),
+  providers: value('--providers <list>', "execution providers, e.g. 'cuda,cpu' or 'webgpu,cpu' (default: cpu)", G.execution),
+  onError: valueOr('--on-error <policy>', 'a bad sample is counted and skipped, or stops the run', G.execution, ERROR_POLICIES[0], { choices: ERROR_POLICIES }),
+  allowMismatch: flag('--allow-mismatch', 'let the store mix runs with a different configuration or pack', G.execution),
+
+  // Reading a store
+  list: flag('--list', 'print the stored sample keys, one per line', G.output),
+  sample: value('--sample <key>', 'one sample: score map, patches (boxes in resized and original pixels), feature norms', G.output),
+  selection: value('--selection <dir>', 'distilled output (manifest.json beside *.tar shards); without it the top-scored patches are shown', G.data),
+  topPatches: valueOr('--top-patches <n>', 'without --selection: top-scored patches shown per class', G.output, REPORT_DEFAULTS.topPatches, { parse: integer({ min: 1 }) }),
+  maxSources: valueOr('--max-sources <n>', 'source images with their score maps shown per class', G.output, REPORT_DEFAULTS.maxSources, { parse: integer({ min: 1 }) }),
+
+  // Stage IV input
+  in: value('--in <dir>', 'folder of distilled shards (*.tar) and manifest.json', G.data),
+
+  // Model packs
+  tensor: value('--tensor <name>', "tap this tensor instead of the last '/up_blocks.1/' node's output", G.data),
+
+  // Training a small pack (defaults: the trainer's, python -m ddps_eval.pack.train --help)
+  vaeSteps: value('--vae-steps <n>', 'autoencoder steps of 64 images (default: 500)', G.training, { parse: integer({ min: 1 }) }),
+  unetSteps: value('--unet-steps <n>', 'UNet + text encoder steps (default: 1500)', G.training, { parse: integer({ min: 1 }) }),
+  unetBatch: value('--unet-batch <n>', 'latents per UNet step (default: 128)', G.training, { parse: integer({ min: 1 }) }),
+  unetChannels: value('--unet-channels <list>', 'UNet width per level, four levels as in SD 1.5 (default: 32,64,64,64)', G.training, { parse: integerList({ min: 1 }) }),
+  pUncond: value('--p-uncond <p>', "fraction of items trained on the empty-label prompt 'An image of .', classifier-free (default: 0.2)", G.training, { parse: decimal({ min: 0, max: 0.999 }) }),
+  trainSeed: valueOr('--train-seed <n>', 'seed of initialisation, batches and noise', G.training, 0, { parse: integer({ min: 0 }) }),
+  device: valueOr('--device <name>', 'where PyTorch trains: cpu or cuda', G.training, 'cpu'),
+  file: value('--file <file>', 'read prompts from a file, one per line', G.data),
+
+  // The toy world
+  perClass: valueOr('--per-class <n>', 'synthetic images per class', G.data, TOY_DEFAULTS.perClass, { parse: integer({ min: 1 }) }),
+  shardCount: valueOr('--shard-count <n>', 'number of shards', G.data, TOY_DEFAULTS.shards, { parse: integer({ min: 1 }) }),
+  toySeed: valueOr('--toy-seed <n>', 'seed of the drawn images', G.data, TOY_DEFAULTS.seed, { parse: integer() }),
+  force: flag('--force', 'rebuild even if an up-to-date build exists', G.execution),
+
+  // Output
+  out: value('--out <dir>', 'where the output goes', G.output),
+  quiet: flag('--quiet', 'no progress line', G.output),
+  json: flag('--json', 'print one JSON object instead of text', G.output),
+};
+
+/**
+ * `--classes <file>` was once the class map. A value that names an existing file is still taken as
+ * --class-map, with a deprecation line; in a command without class subsets any other value is refused.
+ * Adds a hidden --classes to a command that has none.
+ */
+export const classMapSpelledClasses: Adjust = (cmd) => {
+  const subsets = cmd.options.some((o) => o.attributeName() === 'classes');
+  if (!subsets) cmd.addOption(opt.classes.hidden().make());
+  cmd.hook('preAction', () => {
+    const given = cmd.getOptionValue('classes') as unknown;
+    if (typeof given !== 'string') return;
+    if (existsSync(given) && statSync(given).isFile()) {
+      if (cmd.getOptionValueSource('classMap') !== 'cli') cmd.setOptionValueWithSource('classMap', given, 'cli');
+      cmd.setOptionValueWithSource('classes', undefined, 'default');
+      note(cmd, `--classes ${given} is deprecated for a class-map file: use --class-map (--classes picks a subset of classes)`);
+    } else if (!subsets) {
+      cmd.error(`--classes '${given}' is not a file: the class map is --class-map <file>, and this command takes no subset of classes`, { exitCode: 2, code: 'ddps.badClasses' });
+    }
+  });
+};
