@@ -10,12 +10,13 @@ import { preparedBatches } from '../pipelines/score.js';
 import { resolveScoreConfig } from '../core/config.js';
 import { trainPack, type PackTrainingSizes } from '../pipelines/trainPack.js';
 import { loadClassMap } from '../storage/webdataset/index.js';
-import { DATA, REPO, tempDir, testNeeding } from './helpers/paths.js';
+import { needs } from './helpers/needs.js';
+import { DATA, REPO, tempDir } from './helpers/paths.js';
 
 const CIFAR = join(DATA, 'cifar10');
 const TRAIN = join(CIFAR, 'train-000000.tar');
 const TEST = join(CIFAR, 'test-000000.tar');
-const cifarTest = testNeeding(TRAIN, TEST);
+const cifarTest = needs('shared');
 
 /** A few seconds of training per phase: enough for the losses to fall, nothing more. */
 const TINY: Partial<PackTrainingSizes> = {
