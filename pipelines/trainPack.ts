@@ -117,10 +117,11 @@ const FLAG: Record<keyof PackTrainingSizes, string> = {
   logEvery: '--log-every',
 };
 
+/** Where a trained pack keeps its training record. */
 export const PACK_RECORD = join('training', 'record.json');
 
 /** Writes tokenizer/ and training/prompts.json: the vocabulary of the prompts' words and their ids. */
-export async function writePrompts(out: string, labels: readonly string[], condTemplate: string, uncondTemplate: string): Promise<string> {
+async function writePrompts(out: string, labels: readonly string[], condTemplate: string, uncondTemplate: string): Promise<string> {
   const cond = labels.map((l) => conditionalPrompt({ condTemplate }, l));
   await writeVocabulary(join(out, 'tokenizer'), wordsOf([...cond, uncondTemplate]));
   const tok = await ClipTokenizer.fromDir(join(out, 'tokenizer'));

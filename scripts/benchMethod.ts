@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultCacheDir } from '../models/pack.js';
+import { PACK_RECORD } from '../pipelines/trainPack.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(REPO, 'dist/cli/ddps.js');
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
   const timings: Record<string, number> = {};
 
   // 1. The pack.
-  const record = join(PACK, 'training', 'record.json');
+  const record = join(PACK, PACK_RECORD);
   if (!existsSync(record)) {
     const r = await ddps(['model', 'train', '--shards', CIFAR_50K, '--out', PACK, '--json']);
     timings.train = r.seconds;

@@ -319,8 +319,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     images, labels = images.to(device), labels.to(device)
     record: Dict = {"settings": settings, "config": cfg.to_json(), "prompts": prompts, "data": data_info,
                     "torch": torch.__version__, "device": str(device), "threads": torch.get_num_threads()}
-    if state is not None and "record" in state:
-        record.update(state["record"])
+    if state is not None:
+        record.update(state.get("record", {}))
+        # Times are this process's: the killed run's time up to its checkpoint is not in them.
+        record["resumedFrom"] = {"phase": state["phase"], "step": state["step"]}
 
     vae = train_vae(a, cfg, images, device, ckpt, state, record)
     t_lat = time.time()
