@@ -23,6 +23,7 @@ export const GROUP = {
   selection: "Selection, Stages II-III (the paper's knobs):",
   relabel: 'Soft labels, Stage IV:',
   evaluation: 'Evaluation (students trained in PyTorch, docs/REPLAY.md):',
+  training: 'Training a small pack:',
   execution: 'Execution (never changes the result):',
   output: 'Output:',
 } as const;
@@ -87,14 +88,14 @@ export const opt = {
   seeds: value('--seeds <n>', "students per set (default: the profile's, 5)", G.evaluation, { parse: integer({ min: 1 }) }),
   studentSeed: valueOr('--student-seed <n>', 'seed of the first student (the others count up from it), of its augmentation and replay, and of the random subset', G.evaluation, DEFAULT_EVALUATION.seed, { parse: integer() }),
   fullEpochs: value('--full-epochs <n>', "epochs of --compare full (default: the profile's, capped at full.maxImagesSeen images seen)", G.evaluation, { parse: integer({ min: 1 }) }),
-  device: valueOr('--device <name>', 'where students train', G.evaluation, DEFAULT_EVALUATION.device, { choices: DEVICES }),
+  device: valueOr('--device <name>', 'where PyTorch trains (students, a pack)', G.evaluation, DEFAULT_EVALUATION.device, { choices: DEVICES }),
   replay: flag('--replay', "write replayed labels for ddps evaluate: every epoch's and batch's augmentation and the teacher's logits on it", G.relabel),
   replayDir: value('--replay-dir <dir>', 'folder of replayed labels (default: <distilled>/replay, or the cache for a read-only set)', G.evaluation),
 
   // Execution
   batchSize: valueOr('--batch-size <n>', 'images per model call', G.execution, DEFAULT_EXECUTION.batchSize, { parse: integer({ min: 1 }) }),
   workers: valueOr('--workers <n>', 'model worker threads, each with its own sessions', G.execution, DEFAULT_EXECUTION.workers, { parse: integer({ min: 1 }) }),
-  threads: value('--threads <n>', 'ONNX Runtime threads per worker (default: cores / workers)', G.execution, { parse: integer({ min: 1 }) }),
+  threads: value('--threads <n>', 'CPU threads: ONNX Runtime threads per worker (default: cores / workers), or PyTorch threads when training', G.execution, { parse: integer({ min: 1 }) }),
   providers: value('--providers <list>', "execution providers, e.g. 'cuda,cpu' or 'webgpu,cpu' (default: cpu)", G.execution),
   onError: valueOr('--on-error <policy>', 'a bad sample is counted and skipped, or stops the run', G.execution, ERROR_POLICIES[0], { choices: ERROR_POLICIES }),
   allowMismatch: flag('--allow-mismatch', 'let the store mix runs with a different configuration or pack', G.execution),
@@ -112,6 +113,14 @@ export const opt = {
 
   // Model packs
   tensor: value('--tensor <name>', "tap this tensor instead of the last '/up_blocks.1/' node's output", G.data),
+
+  // Training a small pack (defaults: the trainer's, python -m ddps_eval.pack.train --help)
+  vaeSteps: value('--vae-steps <n>', 'autoencoder steps of 64 images (default: 500)', G.training, { parse: integer({ min: 1 }) }),
+  unetSteps: value('--unet-steps <n>', 'UNet + text encoder steps (default: 1500)', G.training, { parse: integer({ min: 1 }) }),
+  unetBatch: value('--unet-batch <n>', 'latents per UNet step (default: 128)', G.training, { parse: integer({ min: 1 }) }),
+  unetChannels: value('--unet-channels <list>', 'UNet width per level, four levels as in SD 1.5 (default: 32,64,64,64)', G.training, { parse: integerList({ min: 1 }) }),
+  pUncond: value('--p-uncond <p>', "fraction of items trained on the empty-label prompt 'An image of .', classifier-free (default: 0.2)", G.training, { parse: decimal({ min: 0, max: 0.999 }) }),
+  trainSeed: valueOr('--train-seed <n>', 'seed of initialisation, batches and noise', G.training, 0, { parse: integer({ min: 0 }) }),
   file: value('--file <file>', 'read prompts from a file, one per line', G.data),
 
   // The toy world

@@ -10,6 +10,7 @@ export { type ResizeOptions, resize, resizeImage, toNchw } from './resize.js';
 export { batch, sizeGroups, sizeKey } from './batch.js';
 export { type EncodeLatentOptions, encodeLatent } from './encodeLatent.js';
 export { type LossDiffOptions, lossDiff } from './lossDiff.js';
+export { type ClassLossOptions, type ClassLossed, classLosses } from './classLosses.js';
 export { type PatchScoreOptions, patchScore, scorePatches } from './patchScore.js';
 export { type DiftOptions, dift } from './dift.js';
 export { type StoredSummary, toStore } from './toStore.js';

@@ -1,9 +1,12 @@
 /**
  * `ddps/pipelines`: the method's stages composed end to end: score a dataset into a store, rank it,
- * select any budget, distill several budgets, relabel distilled shards, write the report; and the
- * evaluation: students trained in PyTorch on a distilled set, replayed teacher labels, random real images.
+ * select any budget, distill several budgets, relabel distilled shards, write the report; the
+ * evaluation: students trained in PyTorch on a distilled set, replayed teacher labels, random real images;
+ * train a small pack and test its conditional signal with the diffusion classifier.
  */
-export { type ScoreRunOptions, type ScoreSummary, runScore, scoreSamples } from './score.js';
+export { type PrepareOptions, type ScoreRunOptions, type ScoreSummary, defaultWindow, preparedBatches, runScore, scoreSamples } from './score.js';
+export { type ClassifiedSample, type ClassifyOptions, type ClassifySummary, runDiffusionClassifier, summarizeClassified } from './diffusionClassify.js';
+export { type PackTrainingRecord, type PackTrainingSizes, type TrainPackOptions, type TrainPackResult, trainPack } from './trainPack.js';
 export {
   type RankStoreOptions,
   type SelectFromStoreOptions,
