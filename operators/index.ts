@@ -1,7 +1,7 @@
 /**
  * `ddps/operators`: every stage of the method as an RxJS operator, under the method's name, and the
  * types that flow between them. Scoring: readShards -> decode -> resize -> batch -> encodeLatent ->
- * lossDiff -> patchScore -> dift -> toStore. Selection: cluster (k-means and both rankings) -> select
+ * lossDiff -> patchScore -> dift -> toStore. Selection: cluster (= rank: k-means and both rankings) -> select
  * -> concat (mosaics) -> writeDistilled / writeShards; relabel (soft labels).
  */
 export { type RawSample, type ReadShardsOptions, DEFAULT_WINDOW, readShards } from './readShards.js';
@@ -16,7 +16,7 @@ export { type DiftOptions, dift } from './dift.js';
 export { type StoredSummary, toStore } from './toStore.js';
 export { type RandomPatchesOptions, randomPatches } from './randomPatches.js';
 export { type ClassifierScoreOptions, type CropClassifier, classifierScore } from './classifierScore.js';
-export { type ClusterOptions, type ClusterSummary, cluster, clusterClass } from './cluster.js';
+export { type ClusterOptions, type ClusterSummary, cluster, clusterClass, rank } from './cluster.js';
 export { type KMeansEngine, openKMeans } from './kmeansPool.js';
 export { type SelectOptions, select, selectClass } from './select.js';
 export { type ConcatOptions, type RenderedImage, DEFAULT_CROP_MEMORY, concat } from './concat.js';
