@@ -70,14 +70,12 @@ export async function listShards(dir: string): Promise<string[]> {
 /** One shard's samples, each read only once the window has room; the writer releases the ticket. */
 function shardSamples(url: string, flow: Flow): Observable<{ sample: WdsSample; ticket: Ticket }> {
   return new Observable((subscriber) => {
-    let stopped = false;
+    // Aborted on unsubscribe, so a source waiting for room in the window stops waiting (and closes the shard).
+    const stop = new AbortController();
     const run = async (): Promise<void> => {
       for await (const sample of readSamples(url)) {
-        const ticket = await flow.acquire();
-        if (stopped) {
-          ticket.release();
-          return;
-        }
+        const ticket = await flow.acquire(stop.signal);
+        if (ticket === undefined) return;
         subscriber.next({ sample, ticket });
       }
     };
@@ -85,9 +83,7 @@ function shardSamples(url: string, flow: Flow): Observable<{ sample: WdsSample; 
       () => subscriber.complete(),
       (err: unknown) => subscriber.error(err),
     );
-    return () => {
-      stopped = true;
-    };
+    return () => stop.abort();
   });
 }
 
