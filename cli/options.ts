@@ -24,6 +24,7 @@ export const GROUP = {
   relabel: 'Soft labels, Stage IV:',
   evaluation: 'Evaluation (students trained in PyTorch, docs/REPLAY.md):',
   training: 'Training a small pack:',
+  pytorch: 'PyTorch (students and small packs train there):',
   execution: 'Execution (never changes the result):',
   output: 'Output:',
 } as const;
@@ -88,7 +89,7 @@ export const opt = {
   seeds: value('--seeds <n>', "students per set (default: the profile's, 5)", G.evaluation, { parse: integer({ min: 1 }) }),
   studentSeed: valueOr('--student-seed <n>', 'seed of the first student (the others count up from it), of its augmentation and replay, and of the random subset', G.evaluation, DEFAULT_EVALUATION.seed, { parse: integer() }),
   fullEpochs: value('--full-epochs <n>', "epochs of --compare full (default: the profile's, capped at full.maxImagesSeen images seen)", G.evaluation, { parse: integer({ min: 1 }) }),
-  device: valueOr('--device <name>', 'where PyTorch trains (students, a pack)', G.evaluation, DEFAULT_EVALUATION.device, { choices: DEVICES }),
+  device: valueOr('--device <name>', 'where PyTorch trains', G.pytorch, DEFAULT_EVALUATION.device, { choices: DEVICES }),
   replay: flag('--replay', "write replayed labels for ddps evaluate: every epoch's and batch's augmentation and the teacher's logits on it", G.relabel),
   replayDir: value('--replay-dir <dir>', 'folder of replayed labels (default: <distilled>/replay, or the cache for a read-only set)', G.evaluation),
 
