@@ -8,6 +8,8 @@ import { existsSync, statSync } from 'node:fs';
 import { DEFAULT_EXECUTION, DEFAULT_RELABEL, DEFAULT_SCORE_CONFIG as SCORE, DEFAULT_SELECTION as SELECT, DIFT_MODES, MOSAIC_MODES, SCORERS } from '../core/config.js';
 import { DEFAULT_CROPS } from '../operators/classifierScore.js';
 import { ERROR_POLICIES } from '../operators/skips.js';
+import { loadProfiles } from '../pipelines/evalProfiles.js';
+import { DEFAULT_EVALUATION, DEVICES, LABEL_MODES } from '../pipelines/evaluate.js';
 import { REPORT_DEFAULTS } from '../pipelines/report.js';
 import { DEFAULT_ATTEMPTS, DEFAULT_FOLLOW, DEFAULT_LOCK_SETTINGS, DEFAULT_QUEUE_NAME, DEFAULT_WORKER_JOBS } from '../queue/spec.js';
 import { TOY_DEFAULTS } from '../toy/index.js';
@@ -21,6 +23,9 @@ export const GROUP = {
   baseline: 'Baselines in place of the diffusion scorer:',
   selection: "Selection, Stages II-III (the paper's knobs):",
   relabel: 'Soft labels, Stage IV:',
+  evaluation: 'Evaluation (students trained in PyTorch, docs/REPLAY.md):',
+  training: 'Training a small pack:',
+  pytorch: 'PyTorch (students and small packs train there):',
   execution: 'Execution (never changes the result):',
   queue: 'More than one machine (a Redis queue of shard jobs, ddps worker):',
   output: 'Output:',
@@ -73,10 +78,27 @@ export const opt = {
   fkdEpochs: valueOr('--fkd-epochs <E>', 'per-epoch random-resized-crop soft labels (FKD); 0 for none', G.relabel, DEFAULT_RELABEL.fkdEpochs, { parse: integer({ min: 0 }) }),
   fkdSeed: valueOr('--fkd-seed <n>', 'seed of the FKD crops (keyed by sample and epoch)', G.relabel, DEFAULT_RELABEL.fkdSeed, { parse: integer() }),
 
+  // Evaluation (ddps evaluate, ddps relabel --replay)
+  distilled: value('--distilled <dir>', 'distilled folder (shards + manifest.json, as ddps select and distill write it)', G.evaluation),
+  val: value('--val <shards>', 'the real held-out split the students are tested on', G.evaluation),
+  profile: value('--profile <name>', 'evaluation protocol; every hyperparameter is in python/ddps_eval/profiles.json', G.evaluation, { choices: [...loadProfiles().keys()] }),
+  labels: valueOr('--labels <mode>', "replay (the teacher's logits on every augmented batch, SRe2L-style), static (.soft.json) or hard", G.evaluation, DEFAULT_EVALUATION.labels, { choices: LABEL_MODES }),
+  compare: value('--compare <list>', 'also train on: random (random real images, same IPC and pipeline), full (the whole --source split, hard labels), other distilled folders', G.evaluation, { parse: (v) => v.split(',').map((s) => s.trim()).filter(Boolean) }),
+  source: value('--source <shards>', 'the split --compare random and full draw from', G.evaluation),
+  epochs: value('--epochs <n>', "training epochs (default: the profile's, 300)", G.evaluation, { parse: integer({ min: 1 }) }),
+  studentBatchSize: value('--student-batch-size <n>', "images per training step (default: the profile's rule, RDED's 10 / 50 / 100 for IPC <= 1 / <= 10 / above)", G.evaluation, { parse: integer({ min: 1 }) }),
+  lr: value('--lr <x>', "the students' AdamW learning rate (default: the profile's, 0.001)", G.evaluation, { parse: decimal({ min: Number.MIN_VALUE }) }),
+  seeds: value('--seeds <n>', "students per set (default: the profile's, 5)", G.evaluation, { parse: integer({ min: 1 }) }),
+  studentSeed: valueOr('--student-seed <n>', 'seed of the first student (the others count up from it), of its augmentation and replay, and of the random subset', G.evaluation, DEFAULT_EVALUATION.seed, { parse: integer() }),
+  fullEpochs: value('--full-epochs <n>', "epochs of --compare full (default: the profile's, capped at full.maxImagesSeen images seen)", G.evaluation, { parse: integer({ min: 1 }) }),
+  device: valueOr('--device <name>', 'where PyTorch trains', G.pytorch, DEFAULT_EVALUATION.device, { choices: DEVICES }),
+  replay: flag('--replay', "write replayed labels for ddps evaluate: every epoch's and batch's augmentation and the teacher's logits on it", G.relabel),
+  replayDir: value('--replay-dir <dir>', 'folder of replayed labels (default: <distilled>/replay, or the cache for a read-only set)', G.evaluation),
+
   // Execution
   batchSize: valueOr('--batch-size <n>', 'images per model call', G.execution, DEFAULT_EXECUTION.batchSize, { parse: integer({ min: 1 }) }),
   workers: valueOr('--workers <n>', 'model worker threads, each with its own sessions', G.execution, DEFAULT_EXECUTION.workers, { parse: integer({ min: 1 }) }),
-  threads: value('--threads <n>', 'ONNX Runtime threads per worker (default: cores / workers)', G.execution, { parse: integer({ min: 1 }) }),
+  threads: value('--threads <n>', 'CPU threads: ONNX Runtime threads per worker (default: cores / workers), or PyTorch threads when training', G.execution, { parse: integer({ min: 1 }) }),
   providers: value('--providers <list>', "execution providers, e.g. 'cuda,cpu' or 'webgpu,cpu' (default: cpu)", G.execution),
   onError: valueOr('--on-error <policy>', 'a bad sample is counted and skipped, or stops the run', G.execution, ERROR_POLICIES[0], { choices: ERROR_POLICIES }),
   allowMismatch: flag('--allow-mismatch', 'let the store mix runs with a different configuration or pack', G.execution),
@@ -102,6 +124,7 @@ export const opt = {
   list: flag('--list', 'print the stored sample keys, one per line', G.output),
   digest: flag('--digest', 'a digest of what scoring stored, whatever order it was written in (equal digests: the same samples, bit for bit)', G.output),
   sample: value('--sample <key>', 'one sample: score map, patches (boxes in resized and original pixels), feature norms', G.output),
+  evaluation: value('--evaluation <dir>', "ddps evaluate's output folder (or its results.json): the students' table and chart on the index page", G.data),
   selection: value('--selection <dir>', 'distilled output (manifest.json beside *.tar shards); without it the top-scored patches are shown', G.data),
   topPatches: valueOr('--top-patches <n>', 'without --selection: top-scored patches shown per class', G.output, REPORT_DEFAULTS.topPatches, { parse: integer({ min: 1 }) }),
   maxSources: valueOr('--max-sources <n>', 'source images with their score maps shown per class', G.output, REPORT_DEFAULTS.maxSources, { parse: integer({ min: 1 }) }),
@@ -111,6 +134,14 @@ export const opt = {
 
   // Model packs
   tensor: value('--tensor <name>', "tap this tensor instead of the last '/up_blocks.1/' node's output", G.data),
+
+  // Training a small pack (defaults: the trainer's, python -m ddps_eval.pack.train --help)
+  vaeSteps: value('--vae-steps <n>', 'autoencoder steps of 64 images (default: 500)', G.training, { parse: integer({ min: 1 }) }),
+  unetSteps: value('--unet-steps <n>', 'UNet + text encoder steps (default: 1500)', G.training, { parse: integer({ min: 1 }) }),
+  unetBatch: value('--unet-batch <n>', 'latents per UNet step (default: 128)', G.training, { parse: integer({ min: 1 }) }),
+  unetChannels: value('--unet-channels <list>', 'UNet width per level, four levels as in SD 1.5 (default: 32,64,64,64)', G.training, { parse: integerList({ min: 1 }) }),
+  pUncond: value('--p-uncond <p>', "fraction of items trained on the empty-label prompt 'An image of .', classifier-free (default: 0.2)", G.training, { parse: decimal({ min: 0, max: 0.999 }) }),
+  trainSeed: valueOr('--train-seed <n>', 'seed of initialisation, batches and noise', G.training, 0, { parse: integer({ min: 0 }) }),
   file: value('--file <file>', 'read prompts from a file, one per line', G.data),
 
   // The toy world

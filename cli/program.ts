@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { isDdpsError } from '../core/errors.js';
 import { demoCommand } from './commands/demo.js';
 import { distillCommand } from './commands/distill.js';
+import { evaluateCommand } from './commands/evaluate.js';
 import { inspectCommand } from './commands/inspect.js';
 import { mergeCommand } from './commands/merge.js';
 import { modelCommand } from './commands/model.js';
@@ -28,6 +29,7 @@ const COMMANDS: Array<() => Command> = [
   scoreCommand,
   selectCommand,
   relabelCommand,
+  evaluateCommand,
   reportCommand,
   inspectCommand,
   mergeCommand,

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { DdpsError } from '../core/errors.js';
 import type { RgbImage } from '../core/geometry.js';
 import { float32ToHalfArray, halfToFloat32Array } from './float16.js';
+import { resampleRgb } from './resample.js';
 import { OnnxModel, type HostTensor, type RuntimeOptions, type TensorInfo } from './runtime.js';
 
 /** How to run an ONNX image classifier: its input and output names, input size, normalisation, batch size, and optionally which outputs are the dataset's classes. */
@@ -29,6 +30,13 @@ export interface TeacherConfig {
 }
 
 export type { RgbImage };
+
+/** HxWx3 pixels on the 0..255 scale, whole (decoded) or not (an augmented, resampled image). */
+export interface PixelImage {
+  rgb: Uint8Array | Float32Array;
+  width: number;
+  height: number;
+}
 
 const CONFIG_FIELDS = ['input', 'output', 'size', 'mean', 'std', 'batch', 'classes'] as const;
 
@@ -129,101 +137,22 @@ export function argmax(values: ArrayLike<number>): number {
   return best;
 }
 
-interface Taps {
-  /** First input pixel of each output position. */
-  start: Int32Array;
-  /** Taps per output position (the same for all: the widest window). */
-  taps: number;
-  /** taps weights per output position, zero-padded, summing to 1. */
-  weights: Float64Array;
-}
-
-/**
- * 1-D weights of PIL's BILINEAR resize: a triangle filter at half-pixel centres whose support grows
- * with the shrink factor, so downscaling averages (antialias, like torchvision's antialias=True)
- * while upscaling is plain bilinear; windows are clipped at the edges and renormalised.
- */
-export function bilinearTaps(inSize: number, outSize: number): Taps {
-  const scale = inSize / outSize;
-  const filterScale = Math.max(scale, 1);
-  const support = filterScale;
-  const taps = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(outSize);
-  const weights = new Float64Array(outSize * taps);
-  for (let o = 0; o < outSize; o++) {
-    const center = (o + 0.5) * scale;
-    const lo = Math.max(0, Math.trunc(center - support + 0.5));
-    const hi = Math.min(inSize, Math.trunc(center + support + 0.5));
-    let total = 0;
-    for (let i = lo; i < hi; i++) {
-      const w = Math.max(0, 1 - Math.abs((i - center + 0.5) / filterScale));
-      weights[o * taps + i - lo] = w;
-      total += w;
-    }
-    for (let k = 0; k < taps; k++) weights[o * taps + k] /= total;
-    start[o] = lo;
-  }
-  return { start, taps, weights };
-}
-
 /**
  * The model input for one image: RGB / 255 resized to config.size with PIL-style antialiased
  * bilinear (the image is stretched: distilled images are already square), then (x - mean) / std,
  * as a 3 x h x w (NCHW without N) Float32Array.
  */
-export function preprocess(img: RgbImage, config: TeacherConfig): Float32Array {
-  const { rgb, width, height } = img;
-  if (rgb.length !== width * height * 3) {
-    throw new DdpsError('BAD_ARGUMENT', `preprocess: a ${width}x${height} RGB image needs ${width * height * 3} bytes, got ${rgb.length}`);
-  }
+export function preprocess(img: PixelImage, config: TeacherConfig): Float32Array {
   const [outH, outW] = config.size;
-  const xs = bilinearTaps(width, outW);
-  const ys = bilinearTaps(height, outH);
-  // Horizontal pass into an outW x height x 3 float buffer, then vertical pass straight into NCHW.
-  const rows = new Float64Array(height * outW * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < outW; x++) {
-      const s = xs.start[x]!;
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      for (let k = 0; k < xs.taps; k++) {
-        const w = xs.weights[x * xs.taps + k]!;
-        if (w === 0) continue;
-        const p = (y * width + s + k) * 3;
-        r += w * rgb[p]!;
-        g += w * rgb[p + 1]!;
-        b += w * rgb[p + 2]!;
-      }
-      const q = (y * outW + x) * 3;
-      rows[q] = r;
-      rows[q + 1] = g;
-      rows[q + 2] = b;
-    }
-  }
+  const hwc = resampleRgb(img.rgb, img.width, img.height, outW, outH);
   const plane = outH * outW;
   const out = new Float32Array(3 * plane);
   const scale = config.std.map((s) => 1 / (255 * s));
   const shift = config.mean.map((m, c) => m / config.std[c]!);
-  for (let y = 0; y < outH; y++) {
-    const s = ys.start[y]!;
-    for (let x = 0; x < outW; x++) {
-      let r = 0;
-      let g = 0;
-      let b = 0;
-      for (let k = 0; k < ys.taps; k++) {
-        const w = ys.weights[y * ys.taps + k]!;
-        if (w === 0) continue;
-        const q = ((s + k) * outW + x) * 3;
-        r += w * rows[q]!;
-        g += w * rows[q + 1]!;
-        b += w * rows[q + 2]!;
-      }
-      const i = y * outW + x;
-      out[i] = r * scale[0]! - shift[0]!;
-      out[plane + i] = g * scale[1]! - shift[1]!;
-      out[2 * plane + i] = b * scale[2]! - shift[2]!;
-    }
+  for (let i = 0; i < plane; i++) {
+    out[i] = hwc[3 * i]! * scale[0]! - shift[0]!;
+    out[plane + i] = hwc[3 * i + 1]! * scale[1]! - shift[1]!;
+    out[2 * plane + i] = hwc[3 * i + 2]! * scale[2]! - shift[2]!;
   }
   return out;
 }
@@ -300,7 +229,7 @@ export class Classifier {
   }
 
   /** Logits per image (restricted to config.classes when given), images as decoded RGB HxWx3. */
-  async logits(images: RgbImage[]): Promise<Float32Array[]> {
+  async logits(images: PixelImage[]): Promise<Float32Array[]> {
     const out: Float32Array[] = [];
     const step = this.config.batch ?? Math.max(images.length, 1);
     for (let from = 0; from < images.length; from += step) {
@@ -311,7 +240,7 @@ export class Classifier {
   }
 
   /** One model call on `images`, padded to `n` by repeating the last one. */
-  private async run(images: RgbImage[], n: number): Promise<Float32Array[]> {
+  private async run(images: PixelImage[], n: number): Promise<Float32Array[]> {
     const [h, w] = this.config.size;
     const per = 3 * h * w;
     const pixels = new Float32Array(n * per);

@@ -18,9 +18,11 @@ export {
 } from './pack.js';
 export { type PackPoolOptions, PackPool } from './packPool.js';
 export { type Provider, type RuntimeOptions, parseProviders, providersFromEnv } from './runtime.js';
-export { type TeacherConfig, Classifier, argmax, loadTeacherConfig, parseTeacherConfig, softmax } from './classifier.js';
-export { type ClipTokenizerOptions, ClipTokenizer } from './tokenizer.js';
+export { type PixelImage, type TeacherConfig, Classifier, argmax, loadTeacherConfig, parseTeacherConfig, softmax } from './classifier.js';
+export { bilinearTaps, resampleRgb } from './resample.js';
+export { type ClipTokenizerOptions, ClipTokenizer, preTokenize } from './tokenizer.js';
+export { type Vocabulary, buildVocabulary, wordsOf, writeVocabulary } from './vocabulary.js';
 export { type SchedulerConfig, alphasCumprod, loadSchedule, noisyLatent, timestepGrid } from './schedule.js';
-export { gaussianNoise, keyedUniform, seededRandom } from './noise.js';
+export { gaussianNoise, keyedUniform, randomInt, seededRandom } from './noise.js';
 export { type StageTime, StageTimer, mergeReports } from './stageTimer.js';
 export { type PythonInfo, type PythonRunOptions, type PythonRunResult, PYTHON_ROOT, findPython, runPython } from './python.js';

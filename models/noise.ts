@@ -153,11 +153,18 @@ export function gaussianNoise(seed: number, key: string, index: number, n: numbe
 
 /**
  * Uniform numbers in [0, 1) from the stream (seed, key, index): the same generator as gaussianNoise's,
- * so callers pick indices the noise never uses (see RANDOM_PATCH_STREAM).
+ * so callers pick indices the noise never uses. Indices in use: Stage I noise 0..timesteps, DIFT
+ * 1e6 + ..., RANDOM_PATCH_STREAM 2e6, CLASSIFIER_CROP_STREAM 3e6, FKD_STREAM 4e6 + epoch,
+ * REPLAY_STREAM 5e6 + epoch, RANDOM_SUBSET_STREAM 6e6.
  */
 export function keyedUniform(seed: number, key: string, index: number): () => number {
   const next = xoshiro128(seed, key, index);
   return () => next() * INV_2_32;
+}
+
+/** Uniform whole number in [0, n) from a uniform draw in [0, 1). */
+export function randomInt(next: () => number, n: number): number {
+  return Math.min(n - 1, Math.floor(next() * n));
 }
 
 /** A small, fast seeded PRNG (mulberry32), uniform in [0, 1): for k-means++ and tests, not for noise. */

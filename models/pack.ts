@@ -257,7 +257,7 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** Honours the mode bits even for root, who may write anywhere but should not write into a read-only pack. */
-function isWritable(dir: string): boolean {
+export function isWritable(dir: string): boolean {
   try {
     accessSync(dir, constants.W_OK);
     return (statSync(dir).mode & 0o222) !== 0;

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DdpsError } from '../core/errors.js';
+import { DdpsError, type ErrorCode } from '../core/errors.js';
 
 /** The interpreter ddps runs for training, and the torch and torchvision versions it has. */
 export interface PythonInfo {
@@ -46,7 +46,8 @@ function probe(executable: string): PythonInfo | string {
   return { executable, ...info };
 }
 
-let found: PythonInfo | undefined;
+/** Probing starts a Python process: once per value of $DDPS_PYTHON ('' when unset). */
+const found = new Map<string, PythonInfo>();
 
 /**
  * The interpreter that has torch and torchvision: $DDPS_PYTHON when set (and then only it), else the
@@ -54,13 +55,17 @@ let found: PythonInfo | undefined;
  * may come first on PATH without it), python3, python. Throws MISSING_DEPENDENCY with install advice.
  */
 export function findPython(): PythonInfo {
-  if (found) return found;
   const env = process.env.DDPS_PYTHON;
+  const known = found.get(env ?? '');
+  if (known) return known;
   const candidates = env ? [env] : ['/usr/bin/python3', 'python3', 'python'];
   const tried: string[] = [];
   for (const c of candidates) {
     const r = probe(c);
-    if (typeof r !== 'string') return (found = r);
+    if (typeof r !== 'string') {
+      found.set(env ?? '', r);
+      return r;
+    }
     tried.push(r);
   }
   throw new DdpsError('MISSING_DEPENDENCY', `no Python with torch and torchvision found (tried ${tried.join('; ')}).\n${INSTALL_HINT}`);
@@ -84,9 +89,10 @@ export interface PythonRunResult {
 }
 
 /**
- * Runs `python -m <module> ...args` with PYTHON_ROOT on PYTHONPATH. Rejects with a DdpsError that
- * carries the end of the child's stderr when it exits non-zero; lines of stdout that are not JSON are
- * passed to stderr (a library printing) rather than lost.
+ * Runs `python -m <module> ...args` with PYTHON_ROOT on PYTHONPATH. When it exits non-zero it rejects
+ * with the error the child reported as its last line ({"event": "error", "code", "message", "file"?},
+ * see python/ddps_eval/errors.py), else with CHILD_FAILED carrying the end of its stderr. Lines of
+ * stdout that are not JSON are passed to stderr (a library printing) rather than lost.
  */
 export function runPython(module: string, args: readonly string[], opts: PythonRunOptions = {}): Promise<PythonRunResult> {
   const py = findPython();
@@ -129,7 +135,10 @@ export function runPython(module: string, args: readonly string[], opts: PythonR
     child.on('error', (err) => reject(new DdpsError('MISSING_DEPENDENCY', `cannot run ${py.executable} -m ${module}: ${err.message}`, { cause: err })));
     child.on('close', (code, signal) => {
       if (code === 0) resolvePromise({ ...(last ? { last } : {}), stderr });
-      else {
+      else if (last?.event === 'error' && typeof last.code === 'string' && typeof last.message === 'string') {
+        // The child's own diagnosis (ddps_eval.errors.EvalError): its code, and the file it names.
+        reject(new DdpsError(last.code as ErrorCode, last.message, typeof last.file === 'string' ? { file: last.file } : {}));
+      } else {
         const tail = stderr.trim().split('\n').slice(-15).join('\n');
         reject(new DdpsError('CHILD_FAILED', `${py.executable} -m ${module} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}${tail ? `:\n${tail}` : ''}`));
       }

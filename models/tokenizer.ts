@@ -30,6 +30,15 @@ function normalize(text: string): string {
   return lower;
 }
 
+/** The pieces BPE runs on, in order: normalised text split as CLIP and then tokenizer.json's ByteLevel split it. */
+export function preTokenize(text: string): string[] {
+  const pieces: string[] = [];
+  for (const clipPiece of normalize(text).matchAll(PIECE)) {
+    for (const piece of clipPiece[0].matchAll(BYTE_LEVEL_PIECE)) pieces.push(piece[0]);
+  }
+  return pieces;
+}
+
 const END_OF_WORD = '</w>';
 const CACHE_LIMIT = 50_000;
 
@@ -168,12 +177,10 @@ export class ClipTokenizer {
         tokens.push(segment);
         return;
       }
-      for (const clipPiece of normalize(segment).matchAll(PIECE)) {
-        for (const piece of clipPiece[0].matchAll(BYTE_LEVEL_PIECE)) {
-          let chars = '';
-          for (const byte of encoder.encode(piece[0])) chars += BYTE_TO_CHAR[byte];
-          for (const t of this.bpe(chars)) tokens.push(t);
-        }
+      for (const piece of preTokenize(segment)) {
+        let chars = '';
+        for (const byte of encoder.encode(piece)) chars += BYTE_TO_CHAR[byte];
+        for (const t of this.bpe(chars)) tokens.push(t);
       }
     });
     return tokens;

@@ -26,8 +26,8 @@ import { cropRgb } from './math/crop.js';
 import { greedyNms } from './math/nms.js';
 import { toOriginal } from './math/resizeTransform.js';
 import { fromNchw } from './resize.js';
-import { keyedUniform } from '../models/noise.js';
-import { CLASSIFIER_CROP_STREAM, gridPositions, randomInt } from './randomPatches.js';
+import { keyedUniform, randomInt } from '../models/noise.js';
+import { CLASSIFIER_CROP_STREAM, gridPositions } from './randomPatches.js';
 import type { Encoded, Patch, Patched } from './types.js';
 import { LATENT_FACTOR, type Box } from '../core/geometry.js';
 

@@ -51,3 +51,10 @@ export function cluster(store: ScoreStore, opts: ClusterOptions & { workers?: nu
       );
     });
 }
+
+/**
+ * Stage III's ranking under the method's name: the cluster operator itself, since a class's clusters
+ * and both of its rankings (patches within a cluster, clusters by median score) are made and stored
+ * in the one pass over its features.
+ */
+export const rank = cluster;

@@ -9,7 +9,7 @@
  */
 import { map, type OperatorFunction } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
-import { keyedUniform } from '../models/noise.js';
+import { keyedUniform, randomInt } from '../models/noise.js';
 import type { ScoreConfig } from '../core/config.js';
 import { toOriginal } from './math/resizeTransform.js';
 import type { Encoded, Patch, Patched } from './types.js';
@@ -20,11 +20,6 @@ export const RANDOM_PATCH_STREAM = 2_000_000;
 export const CLASSIFIER_CROP_STREAM = 3_000_000;
 
 const GRID = LATENT_FACTOR;
-/** Uniform whole number in [0, n). */
-export function randomInt(next: () => number, n: number): number {
-  return Math.min(n - 1, Math.floor(next() * n));
-}
-
 /**
  * `count` distinct top-left corners of `side` x `side` windows on the 8-pixel grid of a width x height
  * image, uniformly without replacement (partial Fisher-Yates over the grid); all of them, in a random

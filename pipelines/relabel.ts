@@ -16,7 +16,7 @@ import { DdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { Flow, release, type Ticket } from '../operators/flow.js';
 import { mapOrdered } from '../operators/mapOrdered.js';
-import { CROP_RATIO, CROP_SCALE, checkSoftLabelOptions, softLabels } from '../operators/relabel.js';
+import { CROP_RATIO, CROP_SCALE, FKD_STREAM, checkSoftLabelOptions, softLabels } from '../operators/relabel.js';
 import { writeJsonAtomic } from '../storage/json.js';
 import { ShardWriter, readSamples, requireImage, sampleClass, type WdsSample } from '../storage/webdataset/index.js';
 
@@ -70,14 +70,12 @@ export async function listShards(dir: string): Promise<string[]> {
 /** One shard's samples, each read only once the window has room; the writer releases the ticket. */
 function shardSamples(url: string, flow: Flow): Observable<{ sample: WdsSample; ticket: Ticket }> {
   return new Observable((subscriber) => {
-    let stopped = false;
+    // Aborted on unsubscribe, so a source waiting for room in the window stops waiting (and closes the shard).
+    const stop = new AbortController();
     const run = async (): Promise<void> => {
       for await (const sample of readSamples(url)) {
-        const ticket = await flow.acquire();
-        if (stopped) {
-          ticket.release();
-          return;
-        }
+        const ticket = await flow.acquire(stop.signal);
+        if (ticket === undefined) return;
         subscriber.next({ sample, ticket });
       }
     };
@@ -85,9 +83,7 @@ function shardSamples(url: string, flow: Flow): Observable<{ sample: WdsSample; 
       () => subscriber.complete(),
       (err: unknown) => subscriber.error(err),
     );
-    return () => {
-      stopped = true;
-    };
+    return () => stop.abort();
   });
 }
 
@@ -170,7 +166,7 @@ export async function relabel(opts: RelabelOptions): Promise<RelabelSummary> {
     fkdEpochs,
     seed,
     classCount,
-    ...(fkdEpochs > 0 ? { fkdCrop: { scale: CROP_SCALE, ratio: CROP_RATIO, flip: 0.5 } } : {}),
+    ...(fkdEpochs > 0 ? { fkdCrop: { scale: CROP_SCALE, ratio: CROP_RATIO, flip: 0.5, stream: `keyedUniform(seed, key, ${FKD_STREAM} + epoch)` } } : {}),
   });
   const classes = join(opts.inDir, 'classes.json');
   // Read and written rather than copied: a read-only source would make the copy read-only too.

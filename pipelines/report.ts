@@ -13,10 +13,11 @@
  * Everything is sorted explicitly and no clock is read, so the same store and selection give
  * byte-identical output.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DdpsError } from '../core/errors.js';
 import { ScoreStore } from '../storage/store/index.js';
+import { RESULTS_NAME, type EvaluationReport } from './evaluate.js';
 import { buildClasses, REPORT_DEFAULTS, type Settings } from './report/model.js';
 import { classPage, classPageHtml, indexPage } from './report/page.js';
 import { indexSheets, renderJobs } from './report/pictures.js';
@@ -32,6 +33,8 @@ export interface ReportOptions {
   store: string;
   /** A distilled output folder: manifest.json beside `*.tar` shards. */
   selection?: string;
+  /** `ddps evaluate`'s output folder (or its results.json): the students' table and chart go on the index. */
+  evaluation?: string;
   /** Where index.html, classes/, img/ and assets/ go; those three folders are replaced. */
   out: string;
   /** Without a selection: the top-scored patches shown per class (default 8). */
@@ -68,6 +71,22 @@ function settingsOf(opts: ReportOptions): Settings {
   return settings;
 }
 
+/** results.json of an evaluation, from its folder or the file itself; refused, naming the file, unless it is one. */
+async function readEvaluation(path: string): Promise<EvaluationReport> {
+  const file = (await stat(path).catch(() => undefined))?.isDirectory() ? join(path, RESULTS_NAME) : path;
+  let r: Partial<EvaluationReport>;
+  try {
+    r = JSON.parse(await readFile(file, 'utf8')) as Partial<EvaluationReport>;
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new DdpsError(missing ? 'MISSING_FILE' : 'BAD_CONFIG', `evaluation ${file}: ${missing ? 'not found (ddps evaluate writes it once every student has finished)' : `not JSON (${(cause as Error).message})`}`, { file, cause });
+  }
+  if (r?.format !== 'ddps-evaluation' || !Array.isArray(r.runs) || !Array.isArray(r.sets)) {
+    throw new DdpsError('BAD_CONFIG', `evaluation ${file}: not a ddps evaluation (expected the results.json that ddps evaluate writes, "format": "ddps-evaluation")`, { file });
+  }
+  return r as EvaluationReport;
+}
+
 /** Writes `<out>/index.html`, `<out>/classes/`, `<out>/img/` and `<out>/assets/`. */
 export async function writeReport(opts: ReportOptions): Promise<ReportSummary> {
   const settings = settingsOf(opts);
@@ -81,6 +100,7 @@ export async function writeReport(opts: ReportOptions): Promise<ReportSummary> {
     const files: string[] = [];
     const problems: string[] = [];
     const selection = opts.selection === undefined ? undefined : await readSelection(opts.selection, out, files, problems);
+    const evaluation = opts.evaluation === undefined ? undefined : await readEvaluation(opts.evaluation);
     const { classes, jobs } = buildClasses(store, selection, settings);
     await renderJobs(jobs, store, out, settings, problems);
     const tiles = await indexSheets(out, classes.map((c) => c.distilled[0] ?? c.sources[0] ?? {}));
@@ -103,6 +123,7 @@ export async function writeReport(opts: ReportOptions): Promise<ReportSummary> {
       classes,
       problems,
       settings,
+      ...(evaluation === undefined ? {} : { evaluation }),
     };
     await writeFile(join(out, 'assets', 'report.css'), CSS);
     await writeFile(join(out, 'assets', 'report.js'), SCRIPT);

@@ -24,7 +24,7 @@ import { resize } from '../operators/resize.js';
 import { skipEvent, type ErrorPolicy, type SkipEvent } from '../operators/skips.js';
 import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.js';
 import { toStore, type SampleSink, type StoredSummary } from '../operators/toStore.js';
-import type { Encoded, Patched, SampleRef } from '../operators/types.js';
+import type { Encoded, Patched, Prepared, SampleRef } from '../operators/types.js';
 import type { ScoreConfig } from '../core/config.js';
 
 /** What the pipeline writes into: a ScoreStore, or a result file that takes samples the same way (queue workers). */
@@ -70,32 +70,33 @@ export function scoreStorePack(identity: ModelIdentity): PackIdentity {
   return { name: identity.name, digest: identity.digest, deterministic: identity.conventions.deterministic };
 }
 
-/** Stages 0-II as one Observable of stored samples (see the module comment); runScore runs it to the end. */
-export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
-  const { config, store } = opts;
-  const batchSize = opts.batchSize ?? 4;
-  const concurrency = opts.concurrency ?? 1;
-  const timer = opts.timer ?? new StageTimer();
-  const model = opts.model;
-  const policy = opts.onError ?? 'skip';
-  // Enough samples in flight to keep every worker fed: a batch in each model stage per worker, and one batching.
-  const window = opts.window ?? Math.max(16, batchSize * (2 * concurrency + 2));
-  // Skips are reported from inside operators that cannot wait; their writes are awaited before the end.
-  const skipWrites: Promise<void>[] = [];
-  const skipped = (e: SkipEvent): void => {
-    const write = store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code });
-    // Awaited at the end; a run stopped early (aborted, failed) never gets there and must not leave it unhandled.
-    write.catch(() => undefined);
-    skipWrites.push(write);
-    opts.onSkip?.(e);
-  };
-  const onError = (stage: string) => (policy === 'skip' ? (ref: SampleRef, err: unknown) => skipped(skipEvent(stage, ref, err)) : undefined);
+/** What the front of a scoring pipeline needs: where samples come from, how they are prepared and what happens to bad ones. */
+export interface PrepareOptions {
+  shards: ShardSpec;
+  config: Pick<ScoreConfig, 'imageSize' | 'wholeImage' | 'patchSize' | 'limitPerClass'>;
+  classMap?: ClassMap;
+  batchSize: number;
+  /** Samples alive in the pipeline at once. */
+  window: number;
+  onError: ErrorPolicy;
+  /** Every skipped sample, from any stage. */
+  onSkip: (e: SkipEvent) => void;
+  /** Keys to pass over (already stored). */
+  isDone?: (key: string) => boolean;
+  onMember?: (info: MemberInfo) => void;
+  minSize?: number;
+  timer: StageTimer;
+}
 
+/** Stage 0 as a source of micro-batches: readShards -> decode -> resize -> batch. */
+export function preparedBatches(opts: PrepareOptions): Observable<Prepared[]> {
+  const { config, timer } = opts;
+  const onError = (stage: string) => (opts.onError === 'skip' ? (ref: SampleRef, err: unknown) => opts.onSkip(skipEvent(stage, ref, err)) : undefined);
   return readShards(opts.shards, {
-    window,
-    onError: policy,
-    onSkip: skipped,
-    isDone: (key) => store.has(key),
+    window: opts.window,
+    onError: opts.onError,
+    onSkip: opts.onSkip,
+    ...(opts.isDone ? { isDone: opts.isDone } : {}),
     ...(opts.onMember ? { onMember: opts.onMember } : {}),
     ...(opts.classMap ? { classMap: opts.classMap } : {}),
     ...(config.limitPerClass !== undefined ? { limitPerClass: config.limitPerClass } : {}),
@@ -108,8 +109,44 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
       timer,
       onError: onError('resize'),
     }),
-    batch(batchSize),
-  ).pipe(
+    batch(opts.batchSize),
+  );
+}
+
+/** Enough samples in flight to keep every worker fed: a batch in each model stage per worker, and one batching. */
+export function defaultWindow(batchSize: number, concurrency: number): number {
+  return Math.max(16, batchSize * (2 * concurrency + 2));
+}
+
+/** Stages 0-II as one Observable of stored samples (see the module comment); runScore runs it to the end. */
+export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
+  const { config, store } = opts;
+  const batchSize = opts.batchSize ?? 4;
+  const concurrency = opts.concurrency ?? 1;
+  const timer = opts.timer ?? new StageTimer();
+  const model = opts.model;
+  // Skips are reported from inside operators that cannot wait; their writes are awaited before the end.
+  const skipWrites: Promise<void>[] = [];
+  const skipped = (e: SkipEvent): void => {
+    const write = store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code });
+    // Awaited at the end; a run stopped early (aborted, failed) never gets there and must not leave it unhandled.
+    write.catch(() => undefined);
+    skipWrites.push(write);
+    opts.onSkip?.(e);
+  };
+  return preparedBatches({
+    shards: opts.shards,
+    config,
+    batchSize,
+    window: opts.window ?? defaultWindow(batchSize, concurrency),
+    onError: opts.onError ?? 'skip',
+    onSkip: skipped,
+    isDone: (key) => store.has(key),
+    timer,
+    ...(opts.onMember ? { onMember: opts.onMember } : {}),
+    ...(opts.classMap ? { classMap: opts.classMap } : {}),
+    ...(opts.minSize !== undefined ? { minSize: opts.minSize } : {}),
+  }).pipe(
     encodeLatent(model, { concurrency }),
     candidates(opts, timer),
     dift(model, { config, labels: opts.labels, concurrency }),

@@ -38,7 +38,7 @@ test("every method stage, pipeline, the store, the pack loader and the WebDatase
     // Stages 0-II, in the method's order
     'readShards', 'decode', 'resize', 'batch', 'encodeLatent', 'lossDiff', 'patchScore', 'dift', 'toStore',
     // Stages II-IV
-    'cluster', 'rankClass', 'select', 'concat', 'writeDistilled', 'writeShards', 'relabel',
+    'cluster', 'rank', 'rankClass', 'select', 'concat', 'writeDistilled', 'writeShards', 'relabel',
     // baselines in Stage I's place
     'randomPatches', 'classifierScore',
     // pipelines

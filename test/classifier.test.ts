@@ -1,7 +1,8 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Classifier, argmax, bilinearTaps, loadTeacherConfig, preprocess, softmax, type RgbImage, type TeacherConfig } from '../models/classifier.js';
+import { Classifier, argmax, loadTeacherConfig, preprocess, softmax, type RgbImage, type TeacherConfig } from '../models/classifier.js';
+import { bilinearTaps } from '../models/resample.js';
 import { isDdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { readSamples, sampleClass, sampleImage } from '../storage/webdataset/index.js';

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { findPython, runPython } from '../models/python.js';
 import { isDdpsError } from '../core/errors.js';
+import { needs } from './helpers/needs.js';
 
 test.serial('a DDPS_PYTHON without torch is refused with install advice naming it', (t) => {
   const saved = process.env.DDPS_PYTHON;
@@ -16,7 +17,7 @@ test.serial('a DDPS_PYTHON without torch is refused with install advice naming i
   }
 });
 
-test.serial('runPython streams the JSON line the child prints, with the thread count set', async (t) => {
+needs('python').serial('runPython streams the JSON line the child prints, with the thread count set', async (t) => {
   const info = findPython();
   const events: Record<string, unknown>[] = [];
   const r = await runPython('ddps_eval', [], { threads: 2, onEvent: (e) => events.push(e) });
@@ -26,7 +27,7 @@ test.serial('runPython streams the JSON line the child prints, with the thread c
   t.is(r.last?.threads, 2);
 });
 
-test.serial('a failing module rejects with CHILD_FAILED and the end of its stderr', async (t) => {
+needs('python').serial('a failing module rejects with CHILD_FAILED and the end of its stderr', async (t) => {
   const err = await t.throwsAsync(runPython('ddps_eval.no_such_module', []));
   t.true(isDdpsError(err, 'CHILD_FAILED'));
   t.regex(err!.message, /No module named ddps_eval\.no_such_module/);

@@ -6,7 +6,8 @@ import { Classifier, argmax, softmax } from '../models/classifier.js';
 import { isDdpsError } from '../core/errors.js';
 import { decodeImage } from '../operators/decode.js';
 import { cropRgb } from '../operators/math/crop.js';
-import { CROP_RATIO, cropUniforms, randomResizedCrop, roundHalfEven, type SoftLabel } from '../operators/relabel.js';
+import { roundHalfEven } from '../operators/math/augment.js';
+import { CROP_RATIO, fkdCrop, type SoftLabel } from '../operators/relabel.js';
 import { relabel } from '../pipelines/relabel.js';
 import { ShardWriter, readSamples, sampleClass, sampleImage, type WdsSample } from '../storage/webdataset/index.js';
 import { DATA, tempDir } from './helpers/paths.js';
@@ -49,16 +50,16 @@ test('cropRgb cuts the window and mirrors it', (t) => {
   t.throws(() => cropRgb(img, [2, 0, 2, 2]), { message: /outside the 3x2 image/ });
 });
 
-test('randomResizedCrop: deterministic per (seed, key, epoch), inside the image, torchvision ranges', (t) => {
-  t.deepEqual(randomResizedCrop(224, 224, 3, 'a', 1), randomResizedCrop(224, 224, 3, 'a', 1));
-  t.deepEqual(cropUniforms(3, 'a', 1, 0), cropUniforms(3, 'a', 1, 0));
-  t.notDeepEqual(cropUniforms(3, 'a', 1, 0), cropUniforms(3, 'a', 2, 0));
-  t.notDeepEqual(cropUniforms(3, 'a', 1, 0), cropUniforms(4, 'a', 1, 0));
+test('fkdCrop: deterministic per (seed, key, epoch), inside the image, torchvision ranges', (t) => {
+  t.deepEqual(fkdCrop(224, 224, 3, 'a', 1), fkdCrop(224, 224, 3, 'a', 1));
+  const crops = (seed: number, epoch: number) => Array.from({ length: 8 }, (_, i) => fkdCrop(224, 224, seed, `k${i}`, epoch));
+  t.notDeepEqual(crops(3, 1), crops(3, 2));
+  t.notDeepEqual(crops(3, 1), crops(4, 1));
   let flips = 0;
   let full = 0;
   const areas: number[] = [];
   for (let i = 0; i < 2000; i++) {
-    const { crop, flip } = randomResizedCrop(224, 224, 0, `k${i}`, i % 5);
+    const { crop, flip } = fkdCrop(224, 224, 0, `k${i}`, i % 5);
     const [x, y, w, h] = crop;
     t.true(x >= 0 && y >= 0 && w >= 1 && h >= 1 && x + w <= 224 && y + h <= 224, `crop ${crop}`);
     if (w === 224 && h === 224) full++;
@@ -76,7 +77,7 @@ test('randomResizedCrop: deterministic per (seed, key, epoch), inside the image,
   t.true(mean > 0.35 && mean < 0.6, `mean area ${mean}`);
   t.true(full < 100, `whole-image fallbacks ${full}`);
   // A 100x2 strip: every try is at least 3 high, so the fallback is the centre crop at ratio 4/3 (round(2.67) = 3 wide).
-  t.deepEqual(randomResizedCrop(100, 2, 0, 'strip', 0).crop, [48, 0, 3, 2]);
+  t.deepEqual(fkdCrop(100, 2, 0, 'strip', 0).crop, [48, 0, 3, 2]);
 });
 
 needs('shared')('relabel: soft labels match the teacher, every field round-trips, FKD crops deterministic', async (t) => {
@@ -120,7 +121,7 @@ needs('shared')('relabel: soft labels match the teacher, every field round-trips
         for (const f of soft.fkd!) {
           const [x, y, w, h] = f.crop;
           t.true(x >= 0 && y >= 0 && w >= 1 && h >= 1 && x + w <= 32 && y + h <= 32, `crop ${f.crop}`);
-          t.deepEqual({ crop: f.crop, flip: f.flip }, randomResizedCrop(32, 32, 5, s.__key__, f.epoch));
+          t.deepEqual({ crop: f.crop, flip: f.flip }, fkdCrop(32, 32, 5, s.__key__, f.epoch));
           t.true(Math.abs(f.probs.reduce((a, b) => a + b, 0) - 1) < 1e-5);
         }
         // The crop label is the teacher on that crop, mirrored as stated.

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
@@ -382,6 +382,45 @@ test.serial('without a selection (the command): each class shows its top-scored 
   t.is(count(pages, /<img /g), 18 + 36);
   // Each class's picture on the index is its best source.
   t.is(count(readFileSync(join(out, 'index.html'), 'utf8'), /<span class="pic" style=/g), 6);
+});
+
+test.serial('with --evaluation: the students\' table and chart on the index, names escaped; a file that is not an evaluation is refused by name', async (t) => {
+  const w = await getWorld();
+  const out = join(w.dir, 'report-eval');
+  const evalDir = join(w.dir, 'evaluation');
+  mkdirSync(evalDir, { recursive: true });
+  const stat = (v: number) => ({ mean: v, std: 0, seeds: [v] });
+  const results = {
+    format: 'ddps-evaluation',
+    version: 1,
+    profile: 'cifar10-conv3',
+    labels: 'soft',
+    device: 'cpu',
+    runs: [
+      { name: 'distilled', ipc: 10, top1: stat(48.5), bestLast20: stat(49), seconds: 60 },
+      { name: 'random <&>', ipc: 10, top1: stat(41.25), bestLast20: stat(42), seconds: 61 },
+    ],
+    ior: { top1: 7.25, bestLast20: 7 },
+    sets: [{ name: 'distilled', dir: 'd', images: 100, ipc: 10, labels: 'soft', epochs: 400, batchSize: 10, seeds: [] }],
+    val: { shards: [], images: 2000 },
+    seconds: 121,
+  };
+  writeFileSync(join(evalDir, 'results.json'), JSON.stringify(results));
+  await writeReport({ store: w.store, out, evaluation: evalDir });
+  const index = readFileSync(join(out, 'index.html'), 'utf8');
+  t.true(index.includes('<h2>Students trained on the sets</h2>'));
+  t.is(count(index, /<g class="bar"/g), 2);
+  t.true(index.includes('<td>random &lt;&amp;&gt;</td><td>10</td><td>41.3</td>'));
+  t.true(index.includes('IOR (distilled − random real images, same pipeline): <b>+7.3</b>'));
+  // Without --evaluation, no section.
+  await writeReport({ store: w.store, out });
+  t.false(readFileSync(join(out, 'index.html'), 'utf8').includes('Students trained'));
+  const notOne = join(evalDir, 'manifest.json');
+  writeFileSync(notOne, '{"ipc": 10}');
+  const e = await t.throwsAsync(writeReport({ store: w.store, out, evaluation: notOne }));
+  t.regex(e!.message, /evaluation .*manifest\.json: not a ddps evaluation/);
+  const missing = await t.throwsAsync(writeReport({ store: w.store, out, evaluation: join(w.dir, 'nowhere') }));
+  t.regex(missing!.message, /nowhere: not found/);
 });
 
 needs('chromium').serial('in a real browser: the index and every class page load all their images and render', async (t) => {

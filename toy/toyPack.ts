@@ -14,7 +14,7 @@ import { GraphBuilder } from '../models/onnx/builder.js';
 import { alphasCumprod, type SchedulerConfig } from '../models/schedule.js';
 import { ClipTokenizer } from '../models/tokenizer.js';
 import { TOY_CLASSES, TOY_NEUTRAL_RGB, toUnit, type ToyClass } from './classes.js';
-import { writeToyVocabulary } from './toyTokenizer.js';
+import { writeVocabulary } from '../models/vocabulary.js';
 
 export interface ToyPackOptions {
   classes?: readonly ToyClass[];
@@ -141,7 +141,7 @@ export async function buildToyPack(dir: string, options: ToyPackOptions = {}): P
   const json = (path: string, value: unknown) => writeFile(path, JSON.stringify(value, null, 2) + '\n');
   for (const sub of ['tokenizer', 'scheduler', 'text_encoder', 'unet', 'vae_encoder']) await mkdir(join(dir, sub), { recursive: true });
 
-  await writeToyVocabulary(join(dir, 'tokenizer'), ['an', 'image', 'of', '.', ...opts.classes.map((c) => c.name)]);
+  await writeVocabulary(join(dir, 'tokenizer'), ['an', 'image', 'of', '.', ...opts.classes.map((c) => c.name)]);
   const tok = await ClipTokenizer.fromDir(join(dir, 'tokenizer'));
   await json(join(dir, 'scheduler', 'scheduler_config.json'), TOY_SCHEDULER);
   await json(join(dir, 'vae_encoder', 'config.json'), { latent_channels: LATENT, scaling_factor: opts.scalingFactor, _ddps: 'toy 8x8 average-pool encoder' });

@@ -6,6 +6,8 @@ import { Pack, diftUnetPath, ensureDiftUnet, resolveLayout, packDigest } from '.
 import type { TensorInfo } from '../../models/runtime.js';
 import { defineCommand, defineGroup } from '../define.js';
 import { opt } from '../options.js';
+import { classifyCommand } from './modelClassify.js';
+import { trainCommand } from './modelTrain.js';
 
 function fmt(t: TensorInfo): string {
   return `${t.name}: ${t.dtype} [${(t.shape ?? ['?']).join(', ')}]`;
@@ -79,4 +81,10 @@ const diftCommand = (): Command =>
     },
   });
 
-export const modelCommand = (): Command => defineGroup('model', 'what a model pack is (check); write its DIFT-tapped UNet (dift)', [checkCommand(), diftCommand()]);
+export const modelCommand = (): Command =>
+  defineGroup('model', 'what a model pack is (check); write its DIFT-tapped UNet (dift); train a small pack (train); test its conditional signal (classify)', [
+    checkCommand(),
+    diftCommand(),
+    trainCommand(),
+    classifyCommand(),
+  ]);

@@ -15,6 +15,7 @@ export const reportCommand = (): Command =>
     options: {
       store: opt.store.required(),
       selection: opt.selection,
+      evaluation: opt.evaluation,
       out: opt.out.required(),
       topPatches: opt.topPatches,
       maxSources: opt.maxSources,
@@ -23,6 +24,7 @@ export const reportCommand = (): Command =>
       const summary = await writeReport({
         store: o.store,
         ...(o.selection !== undefined ? { selection: o.selection } : {}),
+        ...(o.evaluation !== undefined ? { evaluation: o.evaluation } : {}),
         out: o.out,
         topPatches: o.topPatches,
         maxSources: o.maxSources,

@@ -7,7 +7,9 @@
  */
 import { colormap, VIRIDIS } from '../../operators/math/heatmap.js';
 import type { RunLog, SkippedRecord } from '../../storage/store/index.js';
-import { html, join, type HtmlValue, type SafeHtml } from './html.js';
+import type { EvaluationReport } from '../evaluate.js';
+import { evaluationFragment } from '../evalReport.js';
+import { html, join, raw, type HtmlValue, type SafeHtml } from './html.js';
 import type { ClassView, Settings } from './model.js';
 import { BOX_COLOUR, type Picture } from './pictures.js';
 import type { Selection } from './selection.js';
@@ -24,6 +26,8 @@ export interface PageData {
   classes: ClassView[];
   problems: string[];
   settings: Settings;
+  /** Students trained on the selection (`ddps evaluate`'s results.json), shown on the index. */
+  evaluation?: EvaluationReport;
 }
 
 /** Where a class's page is, relative to the output folder. */
@@ -275,6 +279,7 @@ export function indexPage(d: PageData): string {
     html`${header(d)}
 <main>
 ${d.problems.length > 0 && problemsBox(d)}
+${d.evaluation && raw(evaluationFragment(d.evaluation))}
 ${classIndex(d)}
 ${runSection(d)}
 ${skippedSection(d)}

@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { findChromium as chromium } from '../../scripts/chromium.js';
+import { findPython } from '../../models/python.js';
 import { REDIS_SERVER } from '../../scripts/redisServer.js';
 import { DATA, MODELS, SHARED, TINY_SD } from './paths.js';
 
@@ -14,6 +15,14 @@ export const REQUIREMENTS = {
   chromium: () => (chromium() ? undefined : 'no chromium on PATH (apt-get install chromium)'),
   strace: () => (onPath('strace') ? undefined : 'no strace on PATH (apt-get install strace): the kill-anywhere test injects its kills with it'),
   redis: () => (onPath(REDIS_SERVER) ? undefined : `no ${REDIS_SERVER} on PATH (apt-get install redis-server): the queue tests start a private one`),
+  python: () => {
+    try {
+      findPython();
+      return undefined;
+    } catch (e) {
+      return `no Python with torch >= 1.13 and torchvision (apt-get install python3-torch python3-torchvision python3-pil, or set DDPS_PYTHON): ${(e as Error).message.split('\n')[0]}`;
+    }
+  },
 } satisfies Record<string, () => string | undefined>;
 
 export { chromium };

@@ -1,0 +1,140 @@
+/**
+ * `npm run bench:method`: the method itself, measured on CIFAR-10 with a diffusion pack the project
+ * trains (SD 1.5 weights cannot be fetched here). Not part of `npm test`; needs ../shared (or
+ * DDPS_SHARED). Every step is a `ddps` command, run as a user would, and every step resumes:
+ *
+ *   1. the pack: `ddps model train` on the 50 000-image train split, unless $DDPS_PACK already holds one
+ *   2. its conditional signal: `ddps model classify` on the 2000 test images (diffusion classifier)
+ *   3. selections: `ddps distill --whole-image --image-size 64 --ipc 10,50 --output-size 32` on the
+ *      5000-image train subset (DDPS_BENCH_SOURCE: another split, e.g. the 50 000 images), scored by
+ *      the pack (DDPS) and by the teacher (`--scorer classifier`, RDED's scorer)
+ *   4. students: `ddps evaluate --profile cifar10-conv3 --compare random,<classifier selection>`, 3 seeds
+ *
+ * Prints a table next to the paper's numbers and, last, one JSON line.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defaultCacheDir } from '../models/pack.js';
+import { PACK_RECORD } from '../pipelines/trainPack.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const CLI = join(REPO, 'dist/cli/ddps.js');
+const SHARED = process.env.DDPS_SHARED ?? resolve(REPO, '../shared');
+const CIFAR = join(SHARED, 'data/cifar10');
+const CIFAR_50K = join(SHARED, 'data/cifar10-50k/train-{000000..000009}.tgz');
+/** What is scored and selected from: the 5000-image subset by default (the paper: all 50 000, 10x the scoring time). */
+const SOURCE = process.env.DDPS_BENCH_SOURCE ?? join(CIFAR, 'train-000000.tar');
+const TEST = join(CIFAR, 'test-000000.tar');
+const TEACHER = join(SHARED, 'models/cifar10-resnet20.onnx');
+const TEACHER_CONFIG = join(SHARED, 'models/cifar10-resnet20.json');
+const PACK = process.env.DDPS_PACK ?? join(defaultCacheDir(), 'packs', 'cifar10-64');
+const OUT = process.env.DDPS_BENCH_OUT ?? join(defaultCacheDir(), 'bench-method');
+const SEEDS = process.env.DDPS_SEEDS ?? '3';
+const IPCS = [10, 50] as const;
+/** The paper's Table 1 (CIFAR-10, ConvNet-3) and random real images + soft labels (EVAL.md). */
+const PAPER: Record<string, Record<number, string>> = {
+  'DDPS (paper)': { 10: '48.8 ± 0.4', 50: '66.2 ± 0.3' },
+  'RDED (paper)': { 10: '50.2', 50: '68.4' },
+  'random + soft labels (no-distillation)': { 10: '46.3', 50: '62.1' },
+};
+
+for (const p of [join(CIFAR, 'classes.json'), TEST, TEACHER, TEACHER_CONFIG]) {
+  if (!existsSync(p)) {
+    console.error(`bench:method needs ${p} (set DDPS_SHARED)`);
+    process.exit(2);
+  }
+}
+
+/** Runs `ddps <args>`; progress goes to the terminal, stdout is returned (the --json result). */
+function ddps(args: string[]): Promise<{ stdout: string; seconds: number }> {
+  const t0 = performance.now();
+  console.error(`\n$ ddps ${args.join(' ')}`);
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolvePromise({ stdout, seconds: (performance.now() - t0) / 1000 }) : reject(new Error(`ddps ${args[0]} exited with code ${code}`))));
+  });
+}
+
+const lastJson = (stdout: string): Record<string, unknown> => JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+
+interface Top1 {
+  mean: number;
+  std: number;
+  seeds: number[];
+}
+interface EvalRun {
+  name: string;
+  ipc: number;
+  top1: Top1;
+  bestLast20?: Top1;
+  seconds?: number;
+}
+
+async function main(): Promise<void> {
+  mkdirSync(OUT, { recursive: true });
+  const timings: Record<string, number> = {};
+
+  // 1. The pack.
+  const record = join(PACK, PACK_RECORD);
+  if (!existsSync(record)) {
+    const r = await ddps(['model', 'train', '--shards', CIFAR_50K, '--out', PACK, '--json']);
+    timings.train = r.seconds;
+  }
+  const training = JSON.parse(readFileSync(record, 'utf8')) as { seconds: number; device: string; threads: number; data: { images: number } };
+  timings.trainRecorded = training.seconds;
+
+  // 2. The diffusion classifier on the held-out test images, with the scoring timesteps and noise.
+  const classifyFile = join(OUT, 'classify.json');
+  if (!existsSync(classifyFile)) {
+    const r = await ddps(['model', 'classify', '--model', PACK, '--shards', TEST, '--whole-image', '--image-size', '64', '--json']);
+    writeFileSync(classifyFile, JSON.stringify({ ...lastJson(r.stdout), wallSeconds: r.seconds }) + '\n');
+  }
+  const classify = JSON.parse(readFileSync(classifyFile, 'utf8')) as { top1: number; images: number; timesteps: number; unetPasses: number; seconds: number; signal: { meanGap: number; positive: number } };
+
+  // 3. Selections: the same pack's DIFT features cluster both; only the scorer differs.
+  const common = ['--shards', SOURCE, '--classes', join(CIFAR, 'classes.json'), '--model', PACK, '--whole-image', '--image-size', '64', '--ipc', IPCS.join(','), '--output-size', '32', '--json', '--quiet'];
+  const ddpsSel = await ddps(['distill', ...common, '--out', join(OUT, 'ddps')]);
+  timings.distillDdps = ddpsSel.seconds;
+  const clsSel = await ddps(['distill', ...common, '--out', join(OUT, 'classifier'), '--scorer', 'classifier', '--teacher', TEACHER, '--teacher-config', TEACHER_CONFIG]);
+  timings.distillClassifier = clsSel.seconds;
+
+  // 4. Students: the DDPS selection against random real images and the classifier-scored selection.
+  const runs: EvalRun[] = [];
+  for (const ipc of IPCS) {
+    const r = await ddps([
+      'evaluate', '--distilled', join(OUT, 'ddps', `ipc${ipc}`), '--val', TEST, '--source', SOURCE,
+      '--teacher', TEACHER, '--teacher-config', TEACHER_CONFIG, '--profile', 'cifar10-conv3',
+      '--compare', `random,${join(OUT, 'classifier', `ipc${ipc}`)}`, '--seeds', SEEDS, '--json',
+    ]);
+    timings[`evaluateIpc${ipc}`] = r.seconds;
+    for (const run of (lastJson(r.stdout) as { runs: EvalRun[] }).runs) {
+      runs.push({ ...run, ipc, name: run.name === join(OUT, 'classifier', `ipc${ipc}`) || run.name.endsWith(`classifier/ipc${ipc}`) ? 'classifier' : run.name });
+    }
+  }
+
+  const pct = (t: Top1 | undefined) => (t ? `${(100 * t.mean).toFixed(1)} ± ${(100 * t.std).toFixed(1)}` : '–');
+  const rows: [string, string, string][] = [];
+  for (const name of ['distilled', 'classifier', 'random']) {
+    const label = { distilled: 'DDPS, trained pack (ours)', classifier: 'classifier-scored (RDED scorer, ours)', random: 'random real (ours)' }[name]!;
+    rows.push([label, ...IPCS.map((ipc) => pct(runs.find((r) => r.name === name && r.ipc === ipc)?.top1))] as [string, string, string]);
+  }
+  for (const [label, v] of Object.entries(PAPER)) rows.push([label, v[10]!, v[50]!]);
+  const w = Math.max(...rows.map((r) => r[0].length)) + 2;
+  console.log(`\ndiffusion classifier: top-1 ${(100 * classify.top1).toFixed(1)} % of ${classify.images} test images (chance 10 %), ${classify.timesteps} timesteps, ${classify.unetPasses} UNet passes in ${Math.round(classify.seconds)} s`);
+  console.log(`pack: ${PACK}, trained on ${training.data.images} images in ${Math.round(training.seconds)} s (${training.device}, ${training.threads} threads)`);
+  console.log(`\nCIFAR-10 ConvNet-3, top-1 % on 2000 test images (final epoch, mean ± std over ${SEEDS} seeds); selected from ${SOURCE}`);
+  console.log(`${''.padEnd(w)}IPC 10          IPC 50`);
+  for (const [label, a, b] of rows) console.log(`${label.padEnd(w)}${a.padEnd(16)}${b}`);
+  console.log('(the paper selects from all 50 000 train images and tests on 10 000)');
+  console.log(JSON.stringify({ pack: PACK, classify, runs, timings }));
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : String(e));
+  process.exitCode = 1;
+});
