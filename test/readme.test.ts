@@ -8,7 +8,7 @@
  */
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { ScoreStore } from '../storage/store/index.js';
@@ -143,10 +143,11 @@ needs('redis')('the "More than one machine" block runs as written on one machine
   };
   background(/^redis-server /);
   background(/^npx ddps worker /);
-  const waitForRedis = `until (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null; do sleep 0.1; done`;
+  const waitForRedis = `until (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null; do kill -0 $! || exit 1; sleep 0.1; done`;
   lines.splice(lines.findIndex((l) => l.startsWith('redis-server ')) + 1, 0, waitForRedis);
-  // A background `npx ddps` is a subshell running node: stop node (its child) as well, as Ctrl-C would.
-  const stopBackground = "trap 'for p in $(jobs -p); do pkill -TERM -P $p || true; kill $p 2>/dev/null || true; done; wait' EXIT";
+  // Last started, first stopped, each waited for: the worker closes while Redis is still there. A background
+  // `npx ddps` is a subshell running node: node (its child) gets the SIGTERM, as from Ctrl-C.
+  const stopBackground = "trap 'for p in $(jobs -p | tac); do pkill -TERM -P $p || kill $p 2>/dev/null || true; wait $p || true; done' EXIT";
   const password = 'readme-s3cret';
   const r = await runBash(`set -euo pipefail\n${NPX}\n${stopBackground}\n${lines.join('\n')}`, cwd, { REDIS_PASSWORD: password });
   t.is(r.code, 0, r.stderr);
@@ -162,4 +163,5 @@ needs('redis')('the "More than one machine" block runs as written on one machine
   } finally {
     await store.close();
   }
+  rmSync(cwd, { recursive: true, force: true });
 });
