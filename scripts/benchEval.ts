@@ -55,7 +55,7 @@ function ddps(args: string[]): { stdout: string; seconds: number } {
 }
 
 const teacher = ['--teacher', TEACHER, '--teacher-config', TEACHER_CONFIG];
-const score = ddps(['score', '--shards', SOURCE, '--classes', CLASSES, '--model', PACK, '--store', join(DIR, 'store'), '--whole-image', '--image-size', '64', '--patch-size', '64', '--scorer', 'classifier', ...teacher, '--batch-size', '16', '--threads', THREADS, '--json']);
+const score = ddps(['score', '--shards', SOURCE, '--class-map', CLASSES, '--model', PACK, '--store', join(DIR, 'store'), '--whole-image', '--image-size', '64', '--patch-size', '64', '--scorer', 'classifier', ...teacher, '--batch-size', '16', '--threads', THREADS, '--json']);
 const stored = (JSON.parse(score.stdout.trim().split('\n').pop()!) as { stored: number }).stored;
 const select = ddps(['select', '--store', join(DIR, 'store'), '--ipc', '10', '--output-size', '32', '--out', join(DIR, 'ipc10'), '--json']);
 const evaluation = ddps([

@@ -11,10 +11,14 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MatMul } from '../models/matmul.js';
+import { loadClassFeatures } from '../operators/classClusters.js';
+import { kmeans } from '../operators/math/kmeans.js';
 import { rankStore, selectFromStore } from '../pipelines/rank.js';
 import { writeReport } from '../pipelines/report.js';
 import { ScoreStore } from '../storage/store/index.js';
 import { findChromium, loadedPage } from './chromium.js';
+import { mlKMeansReference } from './mlKMeansReference.js';
 import { ensureSyntheticStore } from './synthStore.js';
 
 export interface ImagenetFigures {
@@ -22,6 +26,8 @@ export interface ImagenetFigures {
   patchesPerClass: number;
   dim: number;
   rankMs: number;
+  /** One thread, the same classes: ml-kmeans (before) over the matrix-product k-means (after). */
+  kmeansSpeedup: number;
   selectMs: { ipc10: number; ipc50: number; ipc100: number };
   materializeIpc10: { imagesPerSec: number; peakRssMB: number };
   report: { indexBytes: number; loadMs: number | null };
@@ -51,6 +57,32 @@ function folderBytes(dir: string): number {
     .reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0);
 }
 
+/**
+ * Before and after on the same classes, one thread each, in this process: ml-kmeans (what ddps ran
+ * before) against kmeans on ONNX Runtime's MatMul, from the same k-means++ start. Milliseconds a class.
+ */
+export async function kmeansBeforeAfter(store: ScoreStore, classes: number[]): Promise<{ beforeMs: number; afterMs: number; same: boolean }> {
+  const matmul = await MatMul.open();
+  let beforeMs = 0;
+  let afterMs = 0;
+  let same = true;
+  try {
+    for (const cls of classes) {
+      const { patches, dim, features } = loadClassFeatures(store, cls);
+      const t0 = performance.now();
+      const before = mlKMeansReference(features, patches.length, dim, 32, 0);
+      const t1 = performance.now();
+      const after = await kmeans(features, patches.length, dim, { k: 32, seed: 0, dots: (p, n, d, c, k) => matmul.dots(p, n, d, c, k) });
+      afterMs += performance.now() - t1;
+      beforeMs += t1 - t0;
+      same &&= before.iterations === after.iterations && before.clusters.every((c, i) => c === after.clusters[i]);
+    }
+  } finally {
+    matmul.release();
+  }
+  return { beforeMs: beforeMs / classes.length, afterMs: afterMs / classes.length, same };
+}
+
 export async function benchImagenet(row: (name: string, value: string) => void): Promise<ImagenetFigures> {
   const classes = Number(process.env.DDPS_BENCH_CLASSES ?? 1000);
   const dir = process.env.DDPS_BENCH_DIR ?? join(tmpdir(), 'ddps-bench-imagenet');
@@ -65,7 +97,11 @@ export async function benchImagenet(row: (name: string, value: string) => void):
   const store = ScoreStore.open(made.storeDir, { config, pack });
   let rankMs: number;
   const selectMs = { ipc10: 0, ipc50: 0, ipc100: 0 };
+  let kmeansSpeedup: number;
   try {
+    const ba = await kmeansBeforeAfter(store, [0, 1, 2, 3, 4, 5, 6, 7]);
+    kmeansSpeedup = round(ba.beforeMs / ba.afterMs, 2);
+    row('imagenet: k-means of a class, one thread (8 classes)', `ml-kmeans (before) ${ba.beforeMs.toFixed(0)} ms, matrix product (after) ${ba.afterMs.toFixed(0)} ms: x${kmeansSpeedup}, same clusters: ${ba.same}`);
     const r0 = performance.now();
     const cpu0 = process.cpuUsage();
     const ranked = await rankStore(store, { clusters: 32, seed: 0 });
@@ -113,6 +149,7 @@ export async function benchImagenet(row: (name: string, value: string) => void):
   return {
     ...{ classes, patchesPerClass: shape.samplesPerClass * shape.patchesPerSample, dim: shape.dim },
     rankMs,
+    kmeansSpeedup,
     selectMs,
     materializeIpc10: { imagesPerSec, peakRssMB: round(m10.maxRssMB, 0) },
     report: { indexBytes, loadMs },

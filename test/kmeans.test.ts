@@ -1,10 +1,10 @@
 import test from 'ava';
-import { kmeans as mlKMeans } from 'ml-kmeans';
 import { isDdpsError } from '../core/errors.js';
 import { MatMul } from '../models/matmul.js';
 import { openKMeans } from '../operators/kmeansPool.js';
 import { assign, dotErrorBound, kmeans, kmeansPlusPlus, loopDots, nearestCentres, nearestCentroid, squaredDistance, type DotProducts, type KMeansResult } from '../operators/math/kmeans.js';
 import { seededRandom } from '../models/noise.js';
+import { mlKMeansReference } from '../scripts/mlKMeansReference.js';
 
 /** A fixed sequence in place of the PRNG, so that every k-means++ draw is worked out by hand. */
 const draws = (...values: number[]): (() => number) => {
@@ -119,20 +119,6 @@ test('kmeans: bad arguments are DdpsErrors', async (t) => {
 });
 
 // ---------------------------------------------------------------- matrix-product k-means == ml-kmeans
-
-/**
- * What ddps did before the matrix product: the same k-means++ start, ml-kmeans 7's Lloyd loop from
- * it, then every point to its nearest float32 centroid.
- */
-function mlKMeansReference(points: Float32Array, n: number, dim: number, k: number, seed: number): KMeansResult {
-  const start = kmeansPlusPlus(points, n, dim, k, seededRandom(seed));
-  const rows = Array.from({ length: n }, (_, i) => Array.from(points.subarray(i * dim, (i + 1) * dim)));
-  const init = Array.from({ length: k }, (_, c) => Array.from(start.subarray(c * dim, (c + 1) * dim)));
-  const run = mlKMeans(rows, k, { initialization: init, maxIterations: 100, tolerance: 1e-10 });
-  const centroids = new Float32Array(k * dim);
-  run.centroids.forEach((c, j) => centroids.set(c, j * dim));
-  return { k, dim, centroids, ...assign(points, n, centroids, k, dim), iterations: run.iterations };
-}
 
 /** Unit vectors around `modes` random directions (spread `noise`), like a class's DIFT features. */
 function mixture(n: number, dim: number, modes: number, noise: number, seed: number): Float32Array {
