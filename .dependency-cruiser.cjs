@@ -2,6 +2,7 @@
  * The layers import downward only:
  *   core (shared vocabulary: errors, configuration, geometry) <- storage, models <- operators <- pipelines <- cli
  * toy (the embedded toy world) sits beside pipelines: it builds packs and shards with models and storage.
+ * queue (scale-out over BullMQ: submit, work, status) sits above pipelines and below cli.
  * index.ts (the package root, 'ddps') re-exports each layer's index.ts and nothing imports it back;
  * examples are written as a user writes them: they import the package 'ddps', never a path.
  * `npm test` runs this check, so a change cannot quietly break it.
@@ -11,7 +12,7 @@ const layer = (name, allowed) => ({
   severity: 'error',
   comment: `${name}/ may import only ${allowed.length ? allowed.join(', ') : 'nothing else of ddps'}`,
   from: { path: `^${name}/` },
-  to: { path: '^(core|storage|models|operators|pipelines|toy|cli|examples|scripts|test)/', pathNot: [`^${name}/`, ...allowed.map((a) => `^${a}/`)] },
+  to: { path: '^(core|storage|models|operators|pipelines|toy|queue|cli|examples|scripts|test)/', pathNot: [`^${name}/`, ...allowed.map((a) => `^${a}/`)] },
 });
 
 module.exports = {
@@ -22,7 +23,8 @@ module.exports = {
     layer('operators', ['core', 'storage', 'models']),
     layer('pipelines', ['core', 'storage', 'models', 'operators']),
     layer('toy', ['core', 'storage', 'models']),
-    layer('cli', ['core', 'storage', 'models', 'operators', 'pipelines', 'toy']),
+    layer('queue', ['core', 'storage', 'models', 'operators', 'pipelines']),
+    layer('cli', ['core', 'storage', 'models', 'operators', 'pipelines', 'toy', 'queue']),
     {
       name: 'root-index-is-the-top',
       severity: 'error',

@@ -11,6 +11,7 @@ import { ERROR_POLICIES } from '../operators/skips.js';
 import { loadProfiles } from '../pipelines/evalProfiles.js';
 import { DEFAULT_EVALUATION, DEVICES, LABEL_MODES } from '../pipelines/evaluate.js';
 import { REPORT_DEFAULTS } from '../pipelines/report.js';
+import { DEFAULT_ATTEMPTS, DEFAULT_FOLLOW, DEFAULT_LOCK_SETTINGS, DEFAULT_QUEUE_NAME, DEFAULT_WORKER_JOBS } from '../queue/spec.js';
 import { TOY_DEFAULTS } from '../toy/index.js';
 import { flag, note, value, valueOr, type Adjust } from './define.js';
 import { decimal, decimalPair, integer, integerList } from './values.js';
@@ -26,6 +27,7 @@ export const GROUP = {
   training: 'Training a small pack:',
   pytorch: 'PyTorch (students and small packs train there):',
   execution: 'Execution (never changes the result):',
+  queue: 'More than one machine (a Redis queue of shard jobs, ddps worker):',
   output: 'Output:',
 } as const;
 
@@ -101,8 +103,26 @@ export const opt = {
   onError: valueOr('--on-error <policy>', 'a bad sample is counted and skipped, or stops the run', G.execution, ERROR_POLICIES[0], { choices: ERROR_POLICIES }),
   allowMismatch: flag('--allow-mismatch', 'let the store mix runs with a different configuration or pack', G.execution),
 
+  // More than one machine (times in seconds on the command line, ms in the library)
+  queue: value('--queue <url>', 'the Redis queue of shard jobs: redis://[:password@]host:port[/db], rediss:// (TLS) or unix:///path/redis.sock; the password is never printed', G.queue),
+  queueName: valueOr('--queue-name <name>', 'queue name: submitters and workers must agree', G.queue, DEFAULT_QUEUE_NAME),
+  results: value('--results <dir>', 'the folder finished shards land in as result files: every worker machine writes it, the submitter reads it', G.queue),
+  attempts: valueOr('--attempts <n>', 'tries of a failing shard before it ends failed', G.queue, DEFAULT_ATTEMPTS.attempts, { parse: integer({ min: 1 }) }),
+  backoff: valueOr('--backoff <seconds>', 'wait before the first retry of a failed shard, doubling after each', G.queue, DEFAULT_ATTEMPTS.backoff / 1000, { parse: decimal({ min: 0 }) }),
+  poll: valueOr('--poll <seconds>', 'how often the submitter looks at the queue and the results folder', G.queue, DEFAULT_FOLLOW.pollMs / 1000, { parse: decimal({ min: 0.01 }) }),
+  lostAfter: valueOr('--lost-after <seconds>', 'a completed shard whose result file is nowhere after this long is scored again', G.queue, DEFAULT_FOLLOW.lostAfterMs / 1000, { parse: decimal({ min: 0 }) }),
+  jobs: valueOr('--jobs <n>', "shards one worker scores at once (2 overlaps one shard's tail with the next one's start)", G.queue, DEFAULT_WORKER_JOBS, { parse: integer({ min: 1 }) }),
+  lockDuration: valueOr('--lock-duration <seconds>', "how long a worker's lock on its shard lasts unrenewed (renewed every half of it; the model never blocks the renewal)", G.queue, DEFAULT_LOCK_SETTINGS.lockDuration / 1000, { parse: decimal({ min: 0.1 }) }),
+  stalledInterval: valueOr('--stalled-interval <seconds>', "how often shards whose worker died (lock expired) are looked for and put back to waiting", G.queue, DEFAULT_LOCK_SETTINGS.stalledInterval / 1000, { parse: decimal({ min: 0.1 }) }),
+  maxStalledCount: valueOr('--max-stalled-count <n>', 'times a shard may lose its worker before it ends failed', G.queue, DEFAULT_LOCK_SETTINGS.maxStalledCount, { parse: integer({ min: 0 }) }),
+  workerName: value('--worker-name <name>', 'this worker in status and job records (default: host:pid)', G.queue),
+  run: value('--run <digest>', "only this run's shards (ddps queue status shows the digests)", G.queue),
+  all: flag('--all', 'also remove active, done and failed shards and the runs: the queue is then as new', G.queue),
+  into: value('--into <dir>', 'the score store to merge into (created when new)', G.data),
+
   // Reading a store
   list: flag('--list', 'print the stored sample keys, one per line', G.output),
+  digest: flag('--digest', 'a digest of what scoring stored, whatever order it was written in (equal digests: the same samples, bit for bit)', G.output),
   sample: value('--sample <key>', 'one sample: score map, patches (boxes in resized and original pixels), feature norms', G.output),
   evaluation: value('--evaluation <dir>', "ddps evaluate's output folder (or its results.json): the students' table and chart on the index page", G.data),
   selection: value('--selection <dir>', 'distilled output (manifest.json beside *.tar shards); without it the top-scored patches are shown', G.data),

@@ -10,13 +10,16 @@ import { demoCommand } from './commands/demo.js';
 import { distillCommand } from './commands/distill.js';
 import { evaluateCommand } from './commands/evaluate.js';
 import { inspectCommand } from './commands/inspect.js';
+import { mergeCommand } from './commands/merge.js';
 import { modelCommand } from './commands/model.js';
+import { queueCommand } from './commands/queue.js';
 import { relabelCommand } from './commands/relabel.js';
 import { reportCommand } from './commands/report.js';
 import { scoreCommand } from './commands/score.js';
 import { selectCommand } from './commands/select.js';
 import { tokenizeCommand } from './commands/tokenize.js';
 import { toyCommand } from './commands/toy.js';
+import { workerCommand } from './commands/worker.js';
 import { commandPath, EXIT_REPORTED } from './define.js';
 
 /** Every command, in the order `ddps --help` lists them. A new command is one line here. */
@@ -29,6 +32,9 @@ const COMMANDS: Array<() => Command> = [
   evaluateCommand,
   reportCommand,
   inspectCommand,
+  mergeCommand,
+  workerCommand,
+  queueCommand,
   modelCommand,
   tokenizeCommand,
   toyCommand,

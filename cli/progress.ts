@@ -80,19 +80,29 @@ export class Progress {
   }
 
   update(state: ProgressState, force = false): void {
+    this.draw(() => {
+      const elapsed = this.elapsed();
+      if (this.from === undefined && state.fraction !== undefined && state.fraction > 0 && state.fraction < 1) this.from = { elapsedSec: elapsed, fraction: state.fraction };
+      return progressLine(this.label, state, elapsed, 24, this.from);
+    }, force);
+  }
+
+  finish(state: ProgressState): void {
+    this.update(state, true);
+    this.end();
+  }
+
+  /** Shows the line `line()` makes, unless one was shown very recently (a log gets one every few seconds). */
+  draw(line: () => string, force = false): void {
     if (this.quiet) return;
     const now = performance.now();
     if (!force && now - this.lastDraw < (this.tty ? 200 : 5000)) return;
     this.lastDraw = now;
-    const elapsed = this.elapsed();
-    if (this.from === undefined && state.fraction !== undefined && state.fraction > 0 && state.fraction < 1) this.from = { elapsedSec: elapsed, fraction: state.fraction };
-    const line = progressLine(this.label, state, elapsed, 24, this.from);
-    this.stream.write(this.tty ? `\r\x1b[2K${line}` : `${line}\n`);
+    this.stream.write(this.tty ? `\r\x1b[2K${line()}` : `${line()}\n`);
   }
 
-  finish(state: ProgressState): void {
-    if (this.quiet) return;
-    this.update(state, true);
-    if (this.tty) this.stream.write('\n');
+  /** After the last line: a terminal's cursor goes to the next line. */
+  end(): void {
+    if (!this.quiet && this.tty) this.stream.write('\n');
   }
 }

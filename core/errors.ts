@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'INCOMPLETE_STORE'
   | 'BAD_ARGUMENT'
   | 'MISSING_DEPENDENCY'
-  | 'CHILD_FAILED';
+  | 'CHILD_FAILED'
+  | 'QUEUE_UNREACHABLE';
 
 /** What a DdpsError names besides its message: the file and the sample at fault, and the underlying error. */
 export interface ErrorContext {

@@ -58,3 +58,13 @@ export function mergeReports(reports: Record<string, StageTime>[]): Record<strin
   }
   return out;
 }
+
+/** What `after` holds beyond `before` (two reports of one cumulative timer): one job's share of a long-lived pool's time. */
+export function subtractReport(after: Record<string, StageTime>, before: Record<string, StageTime>): Record<string, StageTime> {
+  const out: Record<string, StageTime> = {};
+  for (const [k, v] of Object.entries(after)) {
+    const b = before[k] ?? { ms: 0, calls: 0, items: 0 };
+    if (v.calls > b.calls) out[k] = { ms: Math.round((v.ms - b.ms) * 10) / 10, calls: v.calls - b.calls, items: v.items - b.items };
+  }
+  return out;
+}

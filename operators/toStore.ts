@@ -5,7 +5,7 @@
  */
 import type { OperatorFunction } from 'rxjs';
 import { latentSize } from '../core/geometry.js';
-import type { ScoreStore } from '../storage/store/index.js';
+import type { SampleRecord } from '../storage/store/index.js';
 import { mapOrdered } from './mapOrdered.js';
 import type { StageTimer } from '../models/stageTimer.js';
 import type { Featured } from './types.js';
@@ -32,8 +32,14 @@ export function toRecord(it: Featured) {
   };
 }
 
-/** The scoring sink: each sample's score map, patches and DIFT features in one store transaction. */
-export function toStore(store: ScoreStore, timer?: StageTimer): OperatorFunction<Featured[], StoredSummary[]> {
+/** Where scored samples go: a ScoreStore, or anything that takes them the same way (a result file). */
+export interface SampleSink {
+  /** Stores one sample with everything it produced, all or nothing. */
+  putSample(rec: SampleRecord): Promise<void>;
+}
+
+/** The scoring sink: each sample's score map, patches and DIFT features in one store transaction (or one record of a result file). */
+export function toStore(store: SampleSink, timer?: StageTimer): OperatorFunction<Featured[], StoredSummary[]> {
   return mapOrdered(async (items: Featured[]) => {
     // One transaction per sample, committed together: lmdb-js batches concurrent writes into one sync.
     const put = () => Promise.all(items.map((it) => store.putSample(toRecord(it))));

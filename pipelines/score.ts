@@ -6,13 +6,13 @@
  * Memory is bounded by the Flow window whatever the number of shards; the model runs on worker
  * threads (PackPool) while this thread decodes, batches and writes; a re-run passes over stored samples.
  */
-import { concat, concatAll, defer, ignoreElements, lastValueFrom, map, type Observable, type OperatorFunction, pipe, tap } from 'rxjs';
+import { concat, concatAll, defer, fromEvent, ignoreElements, lastValueFrom, map, NEVER, type Observable, type OperatorFunction, pipe, takeUntil, tap } from 'rxjs';
 import { DdpsError } from '../core/errors.js';
 import { classifierScore, type CropClassifier } from '../operators/classifierScore.js';
 import { randomPatches } from '../operators/randomPatches.js';
-import type { DiffusionModel } from '../models/diffusion.js';
+import type { DiffusionModel, ModelIdentity } from '../models/diffusion.js';
 import type { ClassMap, MemberInfo, ShardSpec } from '../storage/webdataset/index.js';
-import type { ScoreStore } from '../storage/store/index.js';
+import type { JsonObject, PackIdentity, SkippedRecord } from '../storage/store/index.js';
 import { batch } from '../operators/batch.js';
 import { decode } from '../operators/decode.js';
 import { dift } from '../operators/dift.js';
@@ -23,15 +23,22 @@ import { readShards } from '../operators/readShards.js';
 import { resize } from '../operators/resize.js';
 import { skipEvent, type ErrorPolicy, type SkipEvent } from '../operators/skips.js';
 import { StageTimer, mergeReports, type StageTime } from '../models/stageTimer.js';
-import { toStore, type StoredSummary } from '../operators/toStore.js';
+import { toStore, type SampleSink, type StoredSummary } from '../operators/toStore.js';
 import type { Encoded, Patched, Prepared, SampleRef } from '../operators/types.js';
 import type { ScoreConfig } from '../core/config.js';
+
+/** What the pipeline writes into: a ScoreStore, or a result file that takes samples the same way (queue workers). */
+export interface ScoreSink extends SampleSink {
+  /** True when the sample is already scored there: it is passed over (resume). */
+  has(key: string): boolean;
+  putSkipped(rec: SkippedRecord): Promise<void>;
+}
 
 /** A scoring run: shards, model, store, configuration and labels, with batching, concurrency, error policy and progress hooks. */
 export interface ScoreRunOptions {
   shards: ShardSpec;
   model: DiffusionModel;
-  store: ScoreStore;
+  store: ScoreSink;
   config: ScoreConfig;
   /** Class index -> prompt label. */
   labels: readonly string[];
@@ -51,6 +58,16 @@ export interface ScoreRunOptions {
   window?: number;
   /** The teacher, for config.scorer 'classifier'. */
   classifier?: CropClassifier;
+}
+
+/** The configuration a score store records for a run: the knobs plus the class names, which the prompts are made of. */
+export function scoreStoreConfig(config: ScoreConfig, labels: readonly string[]): JsonObject {
+  return { ...config, classes: [...labels] };
+}
+
+/** The pack a score store records: what makes it the same pack (digest), its name, and whether it scores deterministically. */
+export function scoreStorePack(identity: ModelIdentity): PackIdentity {
+  return { name: identity.name, digest: identity.digest, deterministic: identity.conventions.deterministic };
 }
 
 /** What the front of a scoring pipeline needs: where samples come from, how they are prepared and what happens to bad ones. */
@@ -111,7 +128,10 @@ export function scoreSamples(opts: ScoreRunOptions): Observable<StoredSummary> {
   // Skips are reported from inside operators that cannot wait; their writes are awaited before the end.
   const skipWrites: Promise<void>[] = [];
   const skipped = (e: SkipEvent): void => {
-    skipWrites.push(store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code }));
+    const write = store.putSkipped({ ...(e.key !== undefined ? { key: e.key } : {}), shard: e.url, stage: e.stage, reason: e.reason, code: e.code });
+    // Awaited at the end; a run stopped early (aborted, failed) never gets there and must not leave it unhandled.
+    write.catch(() => undefined);
+    skipWrites.push(write);
     opts.onSkip?.(e);
   };
   return preparedBatches({
@@ -146,8 +166,12 @@ export interface ScoreSummary {
   unetPasses: number;
 }
 
-/** Runs the pipeline to the end; `onSample` sees each stored sample (for progress). */
-export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSummary) => void }): Promise<ScoreSummary> {
+/**
+ * Runs the pipeline to the end; `onSample` sees each stored sample (for progress). When `signal`
+ * aborts, the run stops taking samples (those stored stay) and throws the signal's reason.
+ */
+export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSummary) => void; signal?: AbortSignal }): Promise<ScoreSummary> {
+  opts.signal?.throwIfAborted();
   const timer = opts.timer ?? new StageTimer();
   const skipped: SkipEvent[] = [];
   let scored = 0;
@@ -161,6 +185,7 @@ export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSu
         opts.onSkip?.(e);
       },
     }).pipe(
+      takeUntil(opts.signal ? fromEvent(opts.signal, 'abort') : NEVER),
       tap((s) => {
         scored++;
         opts.onSample?.(s);
@@ -168,6 +193,7 @@ export async function runScore(opts: ScoreRunOptions & { onSample?: (s: StoredSu
     ),
     { defaultValue: undefined },
   );
+  opts.signal?.throwIfAborted();
   const stages = mergeReports([timer.report(), await opts.model.stats()]);
   return { scored, skipped, seconds: (performance.now() - t0) / 1000, stages, unetPasses: (stages.unet?.items ?? 0) + (stages.dift?.items ?? 0) };
 }

@@ -8,6 +8,7 @@
  *   - peak RSS scoring 5 shards over 1 shard (separate processes)
  *   - selection latency for IPC 10/50/100 over all classes
  *   - Gaussian noise throughput; time to draw 60 toy images
+ *   - scale-out through the queue (benchQueue.ts): 1 worker vs direct, 2 workers vs 1
  *   - at ImageNet-1K scale on a synthetic store (benchImagenet.ts): ranking, selection, rendering, the report
  *
  * `--imagenet-only` runs the last part alone (it needs no ../shared).
@@ -29,6 +30,7 @@ import { expandShards, loadClassMap } from '../storage/webdataset/index.js';
 import { timestepGrid } from '../models/schedule.js';
 import { rankStore, selectFromStore } from '../pipelines/rank.js';
 import { benchImagenet } from './benchImagenet.js';
+import { queueBench } from './benchQueue.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SHARED = process.env.DDPS_SHARED ?? resolve(REPO, '../shared');
@@ -156,5 +158,6 @@ async function scoringBench(): Promise<Record<string, unknown>> {
 }
 
 const scoring = imagenetOnly ? {} : await scoringBench();
+const queue = imagenetOnly ? undefined : await queueBench(row);
 const imagenet = await benchImagenet(row);
-console.log(JSON.stringify({ ...scoring, imagenet }));
+console.log(JSON.stringify({ ...scoring, ...(queue ? { queue } : {}), imagenet }));

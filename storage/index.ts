@@ -43,6 +43,10 @@ export {
   type ScoreStoreOptions,
   type SkippedRecord,
   type StoreCounts,
+  type ImportCounts,
+  type MergeSummary,
   ScoreStore,
+  mergeStores,
+  storeDigest,
 } from './store/index.js';
 export { writeJsonAtomic } from './json.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import ts from 'typescript';
 import { REPO } from './helpers/paths.js';
 
-const ENTRY_POINTS = ['index.ts', 'core/index.ts', 'storage/index.ts', 'models/index.ts', 'operators/index.ts', 'pipelines/index.ts', 'toy/index.ts'];
+const ENTRY_POINTS = ['index.ts', 'core/index.ts', 'storage/index.ts', 'models/index.ts', 'operators/index.ts', 'pipelines/index.ts', 'toy/index.ts', 'queue/index.ts'];
 
 /** Name -> whether its declaration carries a doc comment, for each entry point. */
 function exportsOf(): Map<string, Map<string, boolean>> {
@@ -44,7 +44,9 @@ test("every method stage, pipeline, the store, the pack loader and the WebDatase
     // pipelines
     'scoreSamples', 'runScore', 'rankStore', 'updateRanks', 'selectFromStore', 'selectBudgets', 'materialize', 'relabelShards', 'writeReport',
     // storage, models, flow control, the toy world
-    'ScoreStore', 'readSamples', 'ShardWriter', 'loadClassMap', 'Pack', 'PackPool', 'Classifier', 'Flow', 'mapOrdered', 'ensureToyWorld', 'DdpsError', 'resolveScoreConfig',
+    'ScoreStore', 'storeDigest', 'mergeStores', 'readSamples', 'ShardWriter', 'loadClassMap', 'Pack', 'PackPool', 'Classifier', 'Flow', 'mapOrdered', 'ensureToyWorld', 'DdpsError', 'resolveScoreConfig',
+    // more than one machine
+    'submitRun', 'runWorker', 'queueStatus', 'retryFailed', 'drainQueue', 'ShardQueue', 'parseQueueUrl',
     // types
     'RawSample', 'Decoded', 'Prepared', 'Encoded', 'Scored', 'Patched', 'Featured', 'ScoreConfig', 'DiffusionModel', 'WdsSample', 'SampleToWrite', 'ClassSelection', 'StoredSummary',
   ];

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { DdpsError } from '../../core/errors.js';
-import { ScoreStore } from '../../storage/store/index.js';
+import { ScoreStore, storeDigest } from '../../storage/store/index.js';
 import { defineCommand, type Values } from '../define.js';
 import { opt } from '../options.js';
 
@@ -15,6 +15,7 @@ const OPTIONS = {
   store: opt.store.required(),
   list: opt.list,
   sample: opt.sample,
+  digest: opt.digest,
   json: opt.json,
 };
 
@@ -23,6 +24,10 @@ async function inspect(o: Values<typeof OPTIONS>): Promise<void> {
   try {
     const json = o.json === true;
     const key = o.sample;
+    if (o.digest) {
+      console.log(storeDigest(store));
+      return;
+    }
     if (o.list) {
       for (const k of store.keys()) console.log(k);
       return;

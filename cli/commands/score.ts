@@ -8,13 +8,16 @@ import { DdpsError } from '../../core/errors.js';
 import { PackPool } from '../../models/packPool.js';
 import { parseProviders } from '../../models/runtime.js';
 import type { SkipEvent } from '../../operators/skips.js';
-import { runScore, type ScoreSummary } from '../../pipelines/score.js';
+import { runScore, scoreStoreConfig, scoreStorePack, type ScoreSummary } from '../../pipelines/score.js';
 import { resolveScoreConfig, type ScoreConfig } from '../../core/config.js';
+import { parseQueueUrl, submitRun } from '../../queue/index.js';
 import { ScoreStore } from '../../storage/store/index.js';
 import { expandShards, loadClassMap, type ClassMap } from '../../storage/webdataset/index.js';
-import { defineCommand, renamed, type Values } from '../define.js';
+import { defineCommand, renamed, type Adjust, type Values } from '../define.js';
 import { classMapSpelledClasses, opt } from '../options.js';
 import { Progress, scoreFraction } from '../progress.js';
+import { queueProgressLine, submitSummaryLines } from '../queueOutput.js';
+import { handlingInterrupts } from '../signals.js';
 
 /** The options `ddps score` and `ddps distill` share: data, Stages I-II, baselines, execution. */
 export const SCORE_OPTIONS = {
@@ -128,8 +131,8 @@ export async function scoreFromOptions(o: ScoreOptions & { store: string }, comm
   let classifier: Classifier | undefined;
   try {
     store = ScoreStore.open(o.store, {
-      config: { ...config, classes: classMap.names },
-      pack: { name: model.identity.name, digest: model.identity.digest, deterministic: model.identity.conventions.deterministic },
+      config: scoreStoreConfig(config, classMap.names),
+      pack: scoreStorePack(model.identity),
       allowMismatch: o.allowMismatch === true,
     });
   } catch (e) {
@@ -192,9 +195,97 @@ export async function scoreFromOptions(o: ScoreOptions & { store: string }, comm
   }
 }
 
-async function loadTeacher(o: { teacher?: string; teacherConfig?: string }): Promise<Classifier> {
+/** --teacher and --teacher-config, which --scorer classifier needs. */
+function teacherFiles(o: { teacher?: string; teacherConfig?: string }): { model: string; config: string } {
   if (!o.teacher || !o.teacherConfig) throw new DdpsError('BAD_ARGUMENT', '--scorer classifier needs --teacher and --teacher-config');
-  return Classifier.load(o.teacher, await loadTeacherConfig(o.teacherConfig));
+  return { model: o.teacher, config: o.teacherConfig };
+}
+
+async function loadTeacher(o: { teacher?: string; teacherConfig?: string }): Promise<Classifier> {
+  const files = teacherFiles(o);
+  return Classifier.load(files.model, await loadTeacherConfig(files.config));
+}
+
+/** The options `ddps score` takes to run through a queue instead of scoring here. */
+const SUBMIT_OPTIONS = {
+  queue: opt.queue,
+  results: opt.results,
+  queueName: opt.queueName,
+  attempts: opt.attempts,
+  backoff: opt.backoff,
+  poll: opt.poll,
+  lostAfter: opt.lostAfter,
+};
+
+/** Options that say how this machine scores: with --queue the workers score, so they belong to ddps worker. */
+const LOCAL_ONLY = ['workers', 'threads', 'providers', 'batchSize'] as const;
+
+/**
+ * With --queue, the options that only a local run uses are refused (named, with where they go); without
+ * it, the options that only a queued run uses are.
+ */
+const queueOrLocal: Adjust = (cmd) => {
+  cmd.hook('preAction', () => {
+    const given = (key: string): boolean => cmd.getOptionValueSource(key) === 'cli';
+    const flagOf = (key: string): string => cmd.options.find((o) => o.attributeName() === key)!.long!;
+    const fail = (message: string): never => cmd.error(message, { exitCode: 2, code: 'ddps.queueOptions' });
+    if (cmd.getOptionValue('queue') === undefined) {
+      const queued = Object.keys(SUBMIT_OPTIONS).filter((k) => k !== 'queue' && given(k));
+      if (queued.length) fail(`${queued.map(flagOf).join(', ')} only go with --queue`);
+      return;
+    }
+    const local = LOCAL_ONLY.filter(given);
+    if (local.length) fail(`${local.map(flagOf).join(', ')} set how this machine scores; with --queue the workers score: give them to ddps worker`);
+    if (given('allowMismatch')) fail('--allow-mismatch is not for queued runs: submit into a store of the same run, or into another store and ddps merge');
+    if (cmd.getOptionValue('results') === undefined) fail('--queue needs --results <dir>: a folder every worker machine writes and this one reads, at the same path');
+  });
+};
+
+type SubmitCliOptions = ScoreOptions & Values<typeof SUBMIT_OPTIONS> & { store: string; queue: string; results: string };
+
+/** `ddps score --queue URL ...`: enqueue, follow with one progress line, import into --store, summarise. */
+async function submitFromOptions(o: SubmitCliOptions): Promise<number> {
+  const config = scoreConfigFrom(o);
+  const shards = await expandShards(o.shards);
+  const classMap = await findClassMap(o.classMap, shards);
+  const teacher = config.scorer === 'classifier' ? teacherFiles(o) : undefined;
+  const display = parseQueueUrl(o.queue).display;
+  const quiet = o.quiet === true || o.json === true;
+  const progress = new Progress('score', process.stderr, o.quiet === true);
+  const log = (line: string): void => {
+    if (!quiet) process.stderr.write(line);
+  };
+  const stop = new AbortController();
+  const summary = await handlingInterrupts(() => stop.abort(), () =>
+    submitRun({
+      queue: o.queue,
+      queueName: o.queueName,
+      shards,
+      pack: o.model,
+      config,
+      classMap,
+      onError: o.onError,
+      ...(teacher ? { teacher } : {}),
+      store: o.store,
+      results: o.results,
+      attempts: { attempts: o.attempts, backoff: o.backoff * 1000 },
+      pollMs: o.poll * 1000,
+      lostAfterMs: o.lostAfter * 1000,
+      signal: stop.signal,
+      onProgress: (p) => progress.draw(() => queueProgressLine(p, progress.elapsed()), p.fraction === 1),
+      onEvent: (e) => {
+        if (e.type === 'queued') log(`run ${e.digest}: ${e.added} of ${e.total} shards queued (${e.total - e.added} were already there) at ${display}\n`);
+        if (e.type === 'failed') log(`\nshard failed: ${e.shard}: ${e.reason}\n`);
+        if (e.type === 'rerun') log(`\nscoring ${e.shard} again: ${e.reason}\n`);
+        if (e.type === 'rejected') log(`\nresult file set aside: ${e.file}: ${e.reason}\n`);
+        if (e.type === 'error') log(`\nqueue: ${e.message} (retrying)\n`);
+      },
+    }),
+  );
+  progress.end();
+  if (o.json) console.log(JSON.stringify(summary));
+  else for (const line of submitSummaryLines(summary, display)) console.log(line);
+  return summary.failed.length || summary.removed.length || summary.stopped ? 1 : 0;
 }
 
 export const scoreCommand = (): Command =>
@@ -205,12 +296,17 @@ export const scoreCommand = (): Command =>
       'Stages I-II: score every image with the diffusion model and store its score map, candidate patches and ' +
       'their DIFT features in the store.\n\n' +
       'A re-run with the same store resumes: stored samples are passed over. Same seed + data + pack => same ' +
-      'store, whatever --batch-size or --workers.',
-    options: { ...SCORE_OPTIONS, store: opt.store.required() },
-    adjust: [renamed('--seed <n>', ['noiseSeed']), classMapSpelledClasses],
+      'store, whatever --batch-size or --workers.\n\n' +
+      'With --queue and --results, one job per shard goes to the workers (ddps worker, on any machine) and this ' +
+      'command follows them on one progress line, importing each finished shard into --store. Stopped or ' +
+      'killed, it carries on when run again.',
+    options: { ...SCORE_OPTIONS, store: opt.store.required(), ...SUBMIT_OPTIONS },
+    adjust: [renamed('--seed <n>', ['noiseSeed']), classMapSpelledClasses, queueOrLocal],
     async action(o) {
+      if (o.queue !== undefined) return submitFromOptions({ ...o, queue: o.queue, results: o.results! });
       const { summary, stored } = await scoreFromOptions(o, 'score');
       if (o.json) console.log(JSON.stringify({ ...summary, stored }));
       else printScoreSummary(summary, stored);
+      return 0;
     },
   });

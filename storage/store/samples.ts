@@ -13,20 +13,19 @@ import {
   isUsableKey,
   classKey,
   decodeClassKey,
-  decodeFloat32,
-  decodePatch,
   decodeSampleKey,
   decodeSkipKey,
   encodeFloat32,
   encodePatch,
   patchKey,
   rankingKey,
+  sampleFromParts,
   sampleKey,
   skipKey,
+  storedSample,
   type StoredSample,
 } from './schema.js';
 import type { ClassCounts, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
-import { type ResizeTransform } from '../../core/geometry.js';
 
 function bad(key: string, what: string): never {
   throw new DdpsError('BAD_ARGUMENT', `score store: sample ${key}: ${what}`, { sample: key });
@@ -90,15 +89,7 @@ function removeScored(dbs: StoreDbs, key: string): void {
 
 export async function putSample(dbs: StoreDbs, rec: SampleRecord): Promise<void> {
   validateSample(rec);
-  const t: ResizeTransform = rec.transform;
-  const stored: StoredSample = {
-    shard: rec.shard,
-    cls: rec.cls,
-    size: [rec.size[0], rec.size[1]],
-    transform: { scale: t.scale, ...(t.scaleY === undefined ? {} : { scaleY: t.scaleY }), offsetX: t.offsetX, offsetY: t.offsetY, width: t.width, height: t.height },
-    map: [rec.scoreMap.h, rec.scoreMap.w],
-    patches: rec.patches.length,
-  };
+  const stored = storedSample(rec);
   // Encode before the transaction: its callback then cannot fail half-way on bad input.
   const k = sampleKey(rec.key);
   const map = encodeFloat32(rec.scoreMap.data);
@@ -131,17 +122,9 @@ function readSample(dbs: StoreDbs, key: string, s: StoredSample, withPatches = t
   const patches = Array.from({ length: withPatches ? s.patches : 0 }, (_, i) => {
     const bytes = dbs.patches.get(patchKey(s.cls, key, i));
     if (bytes === undefined) damaged(dbs, key, `patch ${i}`);
-    return decodePatch(bytes);
+    return bytes;
   });
-  return {
-    key,
-    shard: s.shard,
-    cls: s.cls,
-    size: s.size,
-    transform: s.transform,
-    scoreMap: { h: s.map[0], w: s.map[1], data: decodeFloat32(mapBytes) },
-    patches,
-  };
+  return sampleFromParts(key, s, mapBytes, patches);
 }
 
 export function getSample(dbs: StoreDbs, key: string, withPatches = true): SampleRecord | undefined {

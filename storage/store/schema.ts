@@ -16,6 +16,8 @@
  * | centroids | u32be(cls)                            | k*dim float32, little-endian            |
  * | centroids | u32be(cls) 01                         | the class's ranking for selection (binary, below) |
  *
+ * meta also holds one `import 00 utf8(id)` record per result file imported (see importKey).
+ *
  * Patch keys start with the class, so one class's patches are exactly the range
  * [u32be(cls), u32be(cls+1)), ordered by sample key (UTF-8 byte order = code point order), then by
  * patch index. Sample keys may hold any character but NUL: the 00 after the key then sorts below
@@ -34,7 +36,7 @@
  * order; open.ts refuses big-endian hosts so that the files are little-endian everywhere.
  */
 import { DdpsError } from '../../core/errors.js';
-import type { ClassCounts, ClusterMember, JsonObject } from './types.js';
+import type { ClassCounts, ClusterMember, JsonObject, SampleRecord } from './types.js';
 import { type ResizeTransform } from '../../core/geometry.js';
 
 export const SCHEMA_VERSION = 1;
@@ -106,6 +108,11 @@ export interface StoredClusters {
 
 export function metaKey(name: MetaKey): Buffer {
   return Buffer.from(name, 'utf8');
+}
+
+/** The meta record saying that result file `id` was imported; the 00 keeps it apart from every MetaKey. */
+export function importKey(id: string): Buffer {
+  return Buffer.concat([Buffer.from('import\0', 'utf8'), Buffer.from(id, 'utf8')]);
 }
 
 export function isUsableKey(key: string): boolean {
@@ -310,4 +317,87 @@ export function decodePatch(bytes: Uint8Array, withFeature = true): StoredPatch 
   const p: StoredPatch = { box: [v(0), v(1), v(2), v(3)], boxOriginal: [v(4), v(5), v(6), v(7)], score: v(8) };
   if (withFeature && b.length > PATCH_HEADER_BYTES) p.feature = decodeFloat32(b, PATCH_HEADER_BYTES);
   return p;
+}
+
+/** The JSON part of a sample: everything but its tensors. */
+export function storedSample(rec: SampleRecord): StoredSample {
+  const t = rec.transform;
+  return {
+    shard: rec.shard,
+    cls: rec.cls,
+    size: [rec.size[0], rec.size[1]],
+    transform: { scale: t.scale, ...(t.scaleY === undefined ? {} : { scaleY: t.scaleY }), offsetX: t.offsetX, offsetY: t.offsetY, width: t.width, height: t.height },
+    map: [rec.scoreMap.h, rec.scoreMap.w],
+    patches: rec.patches.length,
+  };
+}
+
+/** A sample put back together from its JSON part, score map bytes and encoded patches. */
+export function sampleFromParts(key: string, s: StoredSample, mapBytes: Uint8Array, patches: readonly Uint8Array[]): SampleRecord {
+  return {
+    key,
+    shard: s.shard,
+    cls: s.cls,
+    size: s.size,
+    transform: s.transform,
+    scoreMap: { h: s.map[0], w: s.map[1], data: decodeFloat32(mapBytes) },
+    patches: patches.map((p) => decodePatch(p)),
+  };
+}
+
+/**
+ * One sample as a self-contained byte string, for result files and merges (bit-exact, like the store):
+ *
+ *   u32le n | n bytes JSON {key, ...StoredSample} | h*w float32 LE | per patch: u32le m | m bytes encodePatch
+ */
+export function encodeSampleRecord(rec: SampleRecord): Buffer {
+  const head = Buffer.from(JSON.stringify({ key: rec.key, ...storedSample(rec) }), 'utf8');
+  const parts: Buffer[] = [u32le(head.length), head, encodeFloat32(rec.scoreMap.data)];
+  for (const p of rec.patches) {
+    const bytes = encodePatch(p);
+    parts.push(u32le(bytes.length), bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+export function decodeSampleRecord(bytes: Uint8Array, source: string): SampleRecord {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const damaged = (what: string): never => {
+    throw new DdpsError('STORE_MISMATCH', `${source}: a sample record is damaged (${what})`, { file: source });
+  };
+  if (b.length < 4) damaged('shorter than its header length');
+  const n = b.readUInt32LE(0);
+  if (4 + n > b.length) damaged(`header of ${n} bytes past the end`);
+  let head: StoredSample & { key: string };
+  try {
+    head = JSON.parse(b.toString('utf8', 4, 4 + n)) as StoredSample & { key: string };
+  } catch {
+    return damaged('header is not JSON');
+  }
+  const dims = head.map;
+  if (typeof head.key !== 'string' || !Array.isArray(dims) || !dims.every((d) => Number.isInteger(d) && d > 0) || !Number.isInteger(head.patches)) {
+    damaged(`header ${JSON.stringify(head).slice(0, 200)} lacks key, map or patches`);
+  }
+  let at = 4 + n;
+  const mapBytes = 4 * head.map[0] * head.map[1];
+  if (at + mapBytes > b.length) damaged(`sample ${head.key}: score map past the end`);
+  const map = b.subarray(at, at + mapBytes);
+  at += mapBytes;
+  const patches: Buffer[] = [];
+  for (let i = 0; i < head.patches; i++) {
+    if (at + 4 > b.length) damaged(`sample ${head.key}: patch ${i} missing`);
+    const m = b.readUInt32LE(at);
+    if (at + 4 + m > b.length || m < PATCH_HEADER_BYTES) damaged(`sample ${head.key}: patch ${i} of ${m} bytes`);
+    patches.push(b.subarray(at + 4, at + 4 + m));
+    at += 4 + m;
+  }
+  if (at !== b.length) damaged(`sample ${head.key}: ${b.length - at} bytes after the last patch`);
+  const { key, ...stored } = head;
+  return sampleFromParts(key, stored, map, patches);
+}
+
+function u32le(v: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v, 0);
+  return b;
 }

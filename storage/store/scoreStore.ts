@@ -9,7 +9,7 @@ import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, t
 import { incompleteStore, openEnvironment, type StoreDbs } from './open.js';
 import { classPatchIds, classPatches } from './patches.js';
 import { classCounts, getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
-import { metaKey, sampleKey } from './schema.js';
+import { importKey, metaKey, sampleKey } from './schema.js';
 import type { ClassClusters, ClassCounts, ClassPatch, ClassRanking, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
 /** How to open a store: for writing with the run's identity, or read-only. */
@@ -180,6 +180,17 @@ export class ScoreStore {
   /** The class's ranking without reading its centroids (what selection needs). */
   getClassRanking(cls: number): ClassRanking | undefined {
     return getClassRanking(this.dbs, cls);
+  }
+
+  /** What was recorded when result file `id` was imported, or undefined if it never was. */
+  imported(id: string): JsonObject | undefined {
+    return this.dbs.meta.get(importKey(id)) as JsonObject | undefined;
+  }
+
+  /** Remembers that result file `id` is in the store (after its samples are committed). */
+  async recordImport(id: string, info: JsonObject): Promise<void> {
+    await this.writable();
+    await this.dbs.meta.put(importKey(id), info);
   }
 
   /** Waits for pending writes, then closes the environment. */

@@ -146,9 +146,11 @@ async function entries(dir: string) {
   }
 }
 
+/** A regular file, or a named pipe that another process streams a shard into. */
 async function isFile(path: string): Promise<boolean> {
   try {
-    return (await stat(path)).isFile();
+    const st = await stat(path);
+    return st.isFile() || st.isFIFO();
   } catch {
     return false;
   }

@@ -6,7 +6,7 @@
  * half-written shard ever carries a final name.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
@@ -110,6 +110,8 @@ interface OpenShard {
   pack: tar.Pack;
   /** Settles once the bytes are on disk under the temporary name. */
   written: Promise<void>;
+  /** Tears the stream chain down (written then rejects). */
+  destroy: () => void;
   count: number;
   size: number;
   lastKey?: string;
@@ -166,6 +168,19 @@ export class ShardWriter {
       this.closed = true;
       await this.finishShard();
       return [...this.done];
+    });
+  }
+
+  /** Drops the shard being written (its temporary file is removed) and closes the writer: for cancelled work. */
+  abort(): Promise<void> {
+    return this.enqueue(async () => {
+      this.closed = true;
+      const shard = this.shard;
+      this.shard = undefined;
+      if (shard === undefined) return;
+      shard.destroy();
+      await shard.written.catch(() => undefined);
+      await rm(shard.tmp, { force: true });
     });
   }
 
@@ -228,7 +243,11 @@ export class ShardWriter {
       file.once('open', () => resolve());
       written.catch(reject);
     });
-    return { path, tmp, pack, written, count: 0, size: 0 };
+    const destroy = (): void => {
+      pack.destroy();
+      for (const t of stages) t.destroy();
+    };
+    return { path, tmp, pack, written, destroy, count: 0, size: 0 };
   }
 
   private async finishShard(): Promise<void> {

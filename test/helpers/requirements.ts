@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { findChromium as chromium } from '../../scripts/chromium.js';
 import { findPython } from '../../models/python.js';
+import { REDIS_SERVER } from '../../scripts/redisServer.js';
 import { DATA, MODELS, SHARED, TINY_SD } from './paths.js';
 
 const onPath = (name: string): boolean => spawnSync(name, ['--version'], { stdio: 'ignore' }).status === 0;
@@ -13,6 +14,7 @@ export const REQUIREMENTS = {
     [TINY_SD, DATA, MODELS].every((p) => existsSync(p)) ? undefined : `the data and model fixtures are not at ${SHARED} (put shared/ beside the checkout, or set DDPS_SHARED)`,
   chromium: () => (chromium() ? undefined : 'no chromium on PATH (apt-get install chromium)'),
   strace: () => (onPath('strace') ? undefined : 'no strace on PATH (apt-get install strace): the kill-anywhere test injects its kills with it'),
+  redis: () => (onPath(REDIS_SERVER) ? undefined : `no ${REDIS_SERVER} on PATH (apt-get install redis-server): the queue tests start a private one`),
   python: () => {
     try {
       findPython();
