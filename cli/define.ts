@@ -29,7 +29,12 @@ export class OptionDef<T> {
 
   /** The same option with its default described in --help when the action computes it (e.g. "<out>/store"). */
   defaultShownAs(text: string): OptionDef<T> {
-    return new OptionDef(() => this.build().default(undefined, text));
+    // commander prints a default only when there is a value; this one is computed later, so it is part of the help text.
+    return new OptionDef(() => {
+      const o = this.build();
+      o.description = `${o.description.replace(/ \(default: [^)]*\)$/, '')} (default: ${text})`;
+      return o;
+    });
   }
 
   /** The same option, accepted but not listed in --help. */

@@ -36,7 +36,7 @@ const G = GROUP;
 export const opt = {
   // Data and model
   shards: value('--shards <pattern>', "WebDataset shards: 'data/train-{000000..000004}.tar', globs, '::'-joined lists", G.data),
-  classMap: value('--class-map <file>', 'classes.json naming each class index (default: classes.json beside the shards)', G.data),
+  classMap: value('--class-map <file>', 'classes.json naming each class index', G.data).defaultShownAs('classes.json beside the shards'),
   model: value('--model <pack>', 'SD 1.5 ONNX model pack folder (diffusers/Optimum layout)', G.data),
   store: value('--store <dir>', 'LMDB score store (ddps score creates it, or resumes it if it exists)', G.data),
 

@@ -3,6 +3,10 @@
  * (streaming never knows the sample total up front: see scoreFraction). On a terminal it redraws in
  * place; in a log it prints a line every few seconds.
  */
+import { etaSeconds, formatDuration, type ProgressStart } from '../core/progress.js';
+
+export { etaSeconds, formatDuration, type ProgressStart };
+
 export interface ProgressState {
   done: number;
   skipped: number;
@@ -21,26 +25,6 @@ export interface ProgressState {
 export function scoreFraction(s: { bytesRead: number; totalBytes: number; done: number; needed?: number }): number {
   if (s.needed !== undefined) return s.needed === 0 ? 1 : Math.min(1, s.done / s.needed);
   return Math.min(1, s.bytesRead / Math.max(s.totalBytes, 1));
-}
-
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '--';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
-/** Where the ETA counts from: the first progress seen, so that start-up (loading models, the first batch) is not extrapolated. */
-export interface ProgressStart {
-  elapsedSec: number;
-  fraction: number;
-}
-
-/** Seconds left at the pace since `from`; undefined until there is a pace. */
-export function etaSeconds(fraction: number, elapsedSec: number, from: ProgressStart = { elapsedSec: 0, fraction: 0 }): number | undefined {
-  if (!(fraction > from.fraction) || fraction >= 1) return undefined;
-  return ((elapsedSec - from.elapsedSec) * (1 - fraction)) / (fraction - from.fraction);
 }
 
 export function progressLine(label: string, state: ProgressState, elapsedSec: number, width = 24, from?: ProgressStart): string {

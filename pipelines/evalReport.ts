@@ -3,15 +3,11 @@
  * SVG bar chart of top-1 per IPC and per selection) for `ddps report`. Pure functions of results.json.
  */
 import type { EvaluationReport, RunSummary, Stat } from './evaluate.js';
+import { formatDuration } from '../core/progress.js';
 import { escapeHtml } from './report/html.js';
 
 function pm(s: Stat): string {
   return s.seeds.length > 1 ? `${s.mean.toFixed(1)} ± ${s.std.toFixed(1)}` : s.mean.toFixed(1);
-}
-
-function duration(seconds: number): string {
-  const s = Math.round(seconds);
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 function signed(v: number): string {
@@ -29,7 +25,7 @@ function heading(r: Summary): string {
 
 /** The table as text lines: top-1 (%) of the final epoch and best of the last 20 %, mean ± std over seeds. */
 export function formatEvaluation(r: Summary): string[] {
-  const rows = r.runs.map((run) => [run.name, String(run.ipc), pm(run.top1), pm(run.bestLast20), duration(run.seconds)]);
+  const rows = r.runs.map((run) => [run.name, String(run.ipc), pm(run.top1), pm(run.bestLast20), formatDuration(run.seconds)]);
   const header = ['set', 'IPC', 'top-1 final (%)', 'best of last 20 % (%)', 'train time'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
@@ -77,7 +73,7 @@ function chart(runs: readonly RunSummary[]): string {
 /** The evaluation as an HTML fragment (no page around it): heading, note, chart, table. */
 export function evaluationFragment(r: Summary): string {
   const rows = r.runs
-    .map((run) => `<tr><td>${escapeHtml(run.name)}</td><td>${run.ipc}</td><td>${pm(run.top1)}</td><td>${pm(run.bestLast20)}</td><td>${duration(run.seconds)}</td></tr>`)
+    .map((run) => `<tr><td>${escapeHtml(run.name)}</td><td>${run.ipc}</td><td>${pm(run.top1)}</td><td>${pm(run.bestLast20)}</td><td>${formatDuration(run.seconds)}</td></tr>`)
     .join('');
   return [
     '<section class="evaluation">',

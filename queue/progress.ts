@@ -4,6 +4,8 @@
  * since this submitter started, a rate and an ETA. A restarted submitter does not count what was done
  * before it started into its rate.
  */
+import { etaSeconds } from '../core/progress.js';
+
 export interface ProgressPoint {
   /** Seconds. */
   t: number;
@@ -18,8 +20,8 @@ export function rateAndEta(first: ProgressPoint, now: ProgressPoint): { rate: nu
   const dt = now.t - first.t;
   if (dt <= 0) return { rate: 0 };
   const rate = Math.max(0, (now.samples - first.samples) / dt);
-  const df = now.fraction - first.fraction;
-  return df > 0 ? { rate, eta: ((1 - now.fraction) * dt) / df } : { rate };
+  const eta = etaSeconds(now.fraction, now.t, { elapsedSec: first.t, fraction: first.fraction });
+  return eta === undefined ? { rate } : { rate, eta };
 }
 
 /** The share of shards done: finished ones (completed or failed for good) and the read share of those being scored. */

@@ -1,0 +1,22 @@
+/** Durations and ETAs as every progress line and summary shows them (the CLI's, the queue's, evaluate's). */
+
+/** 42s, 3m07s, 2h05m; '--' for what is not a duration. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '--';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Where the ETA counts from: the first progress seen, so that start-up (loading models, the first batch) is not extrapolated. */
+export interface ProgressStart {
+  elapsedSec: number;
+  fraction: number;
+}
+
+/** Seconds left at the pace since `from`; undefined until there is a pace, and once done. */
+export function etaSeconds(fraction: number, elapsedSec: number, from: ProgressStart = { elapsedSec: 0, fraction: 0 }): number | undefined {
+  if (!(fraction > from.fraction) || fraction >= 1) return undefined;
+  return ((elapsedSec - from.elapsedSec) * (1 - fraction)) / (fraction - from.fraction);
+}
