@@ -17,7 +17,7 @@ import type { CropClassifier } from '../operators/classifierScore.js';
 import type { SkipEvent } from '../operators/skips.js';
 import { runScore } from '../pipelines/score.js';
 import { RecordFileWriter, type RunIdentity } from '../storage/store/index.js';
-import { classMapFrom } from '../storage/webdataset/index.js';
+import { classMapFrom, tarBytes } from '../storage/webdataset/index.js';
 import type { RunSpec, ShardProgress, ShardResult } from './spec.js';
 
 export interface ShardWork {
@@ -65,7 +65,7 @@ export async function scoreShard(w: ShardWork): Promise<ShardResult> {
       ...(w.classifier ? { classifier: w.classifier } : {}),
       ...(w.signal ? { signal: w.signal } : {}),
       onMember: (m) => {
-        bytes += m.size + 512;
+        bytes += tarBytes(m);
       },
       onSkip: (e) => {
         if (e.stage === 'read' && e.key === undefined) shardFault ??= e;

@@ -26,6 +26,7 @@ import {
   sampleImage,
   splitMemberName,
   splitShards,
+  tarBytes,
 } from '../storage/webdataset/index.js';
 
 const IMAGENETTE = `${DATA}/imagenette`;
@@ -87,6 +88,21 @@ async function buildTar(path: string, members: Array<{ name: string; data?: stri
   pack.finalize();
   await done;
 }
+
+test('tarBytes: header plus the body in whole blocks, so the members of a tar add up to its size (but the end-of-archive blocks)', async (t) => {
+  t.deepEqual([0, 1, 511, 512, 513, 2048].map((size) => tarBytes({ size })), [512, 1024, 1024, 1024, 1536, 2560]);
+  const dir = await tempDir(t);
+  const path = join(dir, 'a.tar');
+  await buildTar(path, [
+    { name: 'x.cls', data: '7' },
+    { name: 'x.txt', data: 'y'.repeat(512) },
+    { name: 'z.cls', data: '12' },
+    { name: 'z.txt', data: 'w'.repeat(1300) },
+  ]);
+  let counted = 0;
+  await collect(path, { onMember: (m) => (counted += tarBytes(m)) });
+  t.is(counted + 1024, (await readFile(path)).length);
+});
 
 needs('shared')('imagenette train-000000: 1000 samples of jpg+cls+json with known keys, bytes and classes', async (t) => {
   const classes = await loadClassMap(`${IMAGENETTE}/classes.json`);

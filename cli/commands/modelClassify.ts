@@ -8,7 +8,7 @@ import { resolveScoreConfig } from '../../core/config.js';
 import { PackPool } from '../../models/packPool.js';
 import { parseProviders } from '../../models/runtime.js';
 import { runDiffusionClassifier, type ClassifySummary } from '../../pipelines/diffusionClassify.js';
-import { expandShards } from '../../storage/webdataset/index.js';
+import { expandShards, tarBytes } from '../../storage/webdataset/index.js';
 import { defineCommand, renamed } from '../define.js';
 import { classMapSpelledClasses, opt } from '../options.js';
 import { formatDuration, Progress, scoreFraction } from '../progress.js';
@@ -76,7 +76,7 @@ export const classifyCommand = (): Command =>
           concurrency: o.workers,
           onError: o.onError,
           onMember: (m) => {
-            bytesRead += m.size + 512;
+            bytesRead += tarBytes(m);
           },
           onSample: (s) => {
             done++;

@@ -12,7 +12,7 @@ import { runScore, scoreStoreConfig, scoreStorePack, type ScoreSummary } from '.
 import { resolveScoreConfig, type ScoreConfig } from '../../core/config.js';
 import { parseQueueUrl, submitRun } from '../../queue/index.js';
 import { ScoreStore } from '../../storage/store/index.js';
-import { expandShards, loadClassMap, type ClassMap } from '../../storage/webdataset/index.js';
+import { expandShards, loadClassMap, tarBytes, type ClassMap } from '../../storage/webdataset/index.js';
 import { defineCommand, renamed, type Adjust, type Values } from '../define.js';
 import { classMapSpelledClasses, opt } from '../options.js';
 import { Progress, scoreFraction } from '../progress.js';
@@ -170,7 +170,7 @@ export async function scoreFromOptions(o: ScoreOptions & { store: string }, comm
         show();
       },
       onMember: (m) => {
-        bytesRead += m.size + 512;
+        bytesRead += tarBytes(m);
       },
       onSample: () => {
         done++;

@@ -30,6 +30,14 @@ export interface MemberInfo {
   size: number;
 }
 
+/**
+ * Bytes a member takes in the tar: its 512-byte header and its body padded to whole 512-byte blocks.
+ * Progress by bytes read needs the padding: CIFAR-sized images and one-digit .cls members are mostly padding.
+ */
+export function tarBytes(info: Pick<MemberInfo, 'size'>): number {
+  return 512 + Math.ceil(info.size / 512) * 512;
+}
+
 /** Options of readSamples: what a damaged shard does, and hooks. */
 export interface ReadOptions {
   /**
