@@ -3,7 +3,9 @@
  * (streaming never knows the sample total up front: see scoreFraction). On a terminal it redraws in
  * place; in a log it prints a line every few seconds.
  */
+import { statSync } from 'node:fs';
 import { etaSeconds, formatDuration, type ProgressStart } from '../core/progress.js';
+import { tarBytes, type MemberInfo } from '../storage/webdataset/index.js';
 
 export { etaSeconds, formatDuration, type ProgressStart };
 
@@ -25,6 +27,21 @@ export interface ProgressState {
 export function scoreFraction(s: { bytesRead: number; totalBytes: number; done: number; needed?: number }): number {
   if (s.needed !== undefined) return s.needed === 0 ? 1 : Math.min(1, s.done / s.needed);
   return Math.min(1, s.bytesRead / Math.max(s.totalBytes, 1));
+}
+
+/**
+ * How far a run through `shards` is: the tar bytes its reader has passed (feed it `onMember`) against the
+ * shards' sizes, or, with `needed` (what --limit-per-class still needs), the samples done.
+ */
+export function shardProgress(shards: readonly string[], needed?: number): { onMember: (m: Pick<MemberInfo, 'size'>) => void; fraction: (done: number) => number } {
+  const totalBytes = shards.reduce((a, s) => a + statSync(s).size, 0);
+  let bytesRead = 0;
+  return {
+    onMember: (m) => {
+      bytesRead += tarBytes(m);
+    },
+    fraction: (done) => scoreFraction({ bytesRead, totalBytes, done, ...(needed === undefined ? {} : { needed }) }),
+  };
 }
 
 export function progressLine(label: string, state: ProgressState, elapsedSec: number, width = 24, from?: ProgressStart): string {

@@ -8,7 +8,7 @@ import { DEFAULT_SCORE_CONFIG, DEFAULT_SELECTION } from '../core/config.js';
 import { defineCommand, renamed, type Values } from '../cli/define.js';
 import { classMapSpelledClasses, opt } from '../cli/options.js';
 import { buildProgram } from '../cli/program.js';
-import { etaSeconds, scoreFraction } from '../cli/progress.js';
+import { etaSeconds, scoreFraction, shardProgress } from '../cli/progress.js';
 import { REPO, tempDir } from './helpers/paths.js';
 
 interface Ran {
@@ -131,6 +131,18 @@ test('old spellings still work, with a deprecation line: --seed sets the seeds i
     `ddps probe: --classes ${file} is deprecated for a class-map file: use --class-map (--classes picks a subset of classes)`,
   ]);
   t.throws(() => probe(['--seed', 'x']), { message: /option '--seed <n>' argument 'x' is invalid\. expected an integer/ });
+});
+
+test('shardProgress: tar bytes passed over the shards\' sizes; with a need, samples done over it', (t) => {
+  const shard = join(tempDir('ddps-progress-'), 'a.tar');
+  writeFileSync(shard, Buffer.alloc(4096));
+  const bytes = shardProgress([shard, shard]);
+  bytes.onMember({ size: 1 });
+  bytes.onMember({ size: 600 });
+  t.is(bytes.fraction(99), (1024 + 1536) / 8192);
+  const samples = shardProgress([shard], 8);
+  samples.onMember({ size: 4096 });
+  t.is(samples.fraction(2), 0.25);
 });
 
 test('progress with --limit-per-class: by the samples the classes still need, not by the bytes of every shard', (t) => {

@@ -1,5 +1,4 @@
 /** `ddps model classify`: the diffusion-classifier test of a pack's conditional signal. */
-import { statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import sharp from 'sharp';
@@ -8,10 +7,10 @@ import { resolveScoreConfig } from '../../core/config.js';
 import { PackPool } from '../../models/packPool.js';
 import { parseProviders } from '../../models/runtime.js';
 import { runDiffusionClassifier, type ClassifySummary } from '../../pipelines/diffusionClassify.js';
-import { expandShards, tarBytes } from '../../storage/webdataset/index.js';
+import { expandShards } from '../../storage/webdataset/index.js';
 import { defineCommand, renamed } from '../define.js';
 import { classMapSpelledClasses, opt } from '../options.js';
-import { formatDuration, Progress, scoreFraction } from '../progress.js';
+import { formatDuration, Progress, shardProgress } from '../progress.js';
 import { describeSkips, findClassMap } from './score.js';
 
 export const classifyCommand = (): Command =>
@@ -58,9 +57,7 @@ export const classifyCommand = (): Command =>
       sharp.cache(false);
       const model = await PackPool.open(o.model, { workers: o.workers, intraOpThreads: threads, ...(o.providers ? { providers: parseProviders(o.providers) } : {}) });
       const progress = new Progress('model classify', process.stderr, o.quiet === true);
-      const totalBytes = shards.reduce((a, s) => a + statSync(s).size, 0);
-      const needed = config.limitPerClass === undefined ? undefined : config.limitPerClass * classMap.names.length;
-      let bytesRead = 0;
+      const reading = shardProgress(shards, config.limitPerClass === undefined ? undefined : config.limitPerClass * classMap.names.length);
       let done = 0;
       let correct = 0;
       const note = (): string => `top-1 ${((100 * correct) / Math.max(1, done)).toFixed(1)} %`;
@@ -75,13 +72,11 @@ export const classifyCommand = (): Command =>
           batchSize: o.batchSize,
           concurrency: o.workers,
           onError: o.onError,
-          onMember: (m) => {
-            bytesRead += tarBytes(m);
-          },
+          onMember: reading.onMember,
           onSample: (s) => {
             done++;
             if (s.predicted === s.cls) correct++;
-            progress.update({ done, skipped: 0, fraction: scoreFraction({ bytesRead, totalBytes, done, ...(needed !== undefined ? { needed } : {}) }), note: note() });
+            progress.update({ done, skipped: 0, fraction: reading.fraction(done), note: note() });
           },
         });
       } finally {

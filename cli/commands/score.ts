@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import sharp from 'sharp';
@@ -12,10 +12,10 @@ import { runScore, scoreStoreConfig, scoreStorePack, type ScoreSummary } from '.
 import { resolveScoreConfig, type ScoreConfig } from '../../core/config.js';
 import { parseQueueUrl, submitRun } from '../../queue/index.js';
 import { ScoreStore } from '../../storage/store/index.js';
-import { expandShards, loadClassMap, tarBytes, type ClassMap } from '../../storage/webdataset/index.js';
+import { expandShards, loadClassMap, type ClassMap } from '../../storage/webdataset/index.js';
 import { defineCommand, renamed, type Adjust, type Values } from '../define.js';
 import { classMapSpelledClasses, opt } from '../options.js';
-import { Progress, scoreFraction } from '../progress.js';
+import { Progress, shardProgress } from '../progress.js';
 import { queueProgressLine, submitSummaryLines } from '../queueOutput.js';
 import { handlingInterrupts } from '../signals.js';
 
@@ -147,12 +147,10 @@ export async function scoreFromOptions(o: ScoreOptions & { store: string }, comm
     throw e;
   }
   const progress = new Progress(command, process.stderr, o.quiet === true);
-  const totalBytes = shards.reduce((a, s) => a + statSync(s).size, 0);
-  const needed = config.limitPerClass === undefined ? undefined : slotsNeeded(store, classMap.names.length, config.limitPerClass);
-  let bytesRead = 0;
+  const reading = shardProgress(shards, config.limitPerClass === undefined ? undefined : slotsNeeded(store, classMap.names.length, config.limitPerClass));
   let done = 0;
   let skippedCount = 0;
-  const show = (): void => progress.update({ done, skipped: skippedCount, fraction: scoreFraction({ bytesRead, totalBytes, done: done + skippedCount, needed }) });
+  const show = (): void => progress.update({ done, skipped: skippedCount, fraction: reading.fraction(done + skippedCount) });
   try {
     const summary = await runScore({
       shards,
@@ -169,9 +167,7 @@ export async function scoreFromOptions(o: ScoreOptions & { store: string }, comm
         skippedCount++;
         show();
       },
-      onMember: (m) => {
-        bytesRead += tarBytes(m);
-      },
+      onMember: reading.onMember,
       onSample: () => {
         done++;
         show();
