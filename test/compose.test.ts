@@ -4,7 +4,6 @@
  * than a batch cannot stall it.
  */
 import test from 'ava';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { bufferCount, from, lastValueFrom, map, type OperatorFunction, toArray } from 'rxjs';
 import { resolveScoreConfig } from '../core/config.js';
@@ -23,6 +22,7 @@ import { ScoreStore } from '../storage/store/index.js';
 import { loadClassMap, readSamples, ShardWriter } from '../storage/webdataset/index.js';
 import { writeToyDataset } from '../toy/toyData.js';
 import { digest, dumpStore } from './fixtures/scoreStoreSamples.js';
+import { needs } from './helpers/needs.js';
 import { TINY_SD, tempDir } from './helpers/paths.js';
 import { modelStages } from './helpers/stages.js';
 import { TOY_SCORE, toyWorld } from './helpers/toyWorld.js';
@@ -74,9 +74,7 @@ async function byHand(model: DiffusionModel, store: ScoreStore, shard: string, c
   return (await lastValueFrom(prepared.pipe(modelStages(model, store, config, labels), toArray()))).length;
 }
 
-const withShared = existsSync(TINY_SD) || process.env.CI === 'true' ? test : test.skip;
-
-withShared('tiny-sd (a real SD UNet layout): stages composed by hand with their defaults give the same store as scoreSamples, on images of three sizes', async (t) => {
+needs('shared')('tiny-sd (a real SD UNet layout): stages composed by hand with their defaults give the same store as scoreSamples, on images of three sizes', async (t) => {
   const { shard, classes } = await mixedSizes();
   const classMap = await loadClassMap(classes);
   const pack = await Pack.load(TINY_SD, { dift: true, intraOpThreads: 1 });
