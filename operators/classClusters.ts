@@ -53,33 +53,38 @@ export interface ClassFeatures {
 }
 
 /**
- * One range scan, each feature copied into the matrix as it streams by (no per-patch copy is kept).
- * Throws STORE_MISMATCH naming the patch when one has no feature or another size.
+ * One range scan, each feature's bytes copied from the store straight into the matrix (sized from the
+ * class's stored patch count) and normalised there. Throws STORE_MISMATCH naming the patch when one
+ * has no feature or another size.
  */
 export function loadClassFeatures(store: ScoreStore, cls: number): ClassFeatures {
   const patches: PatchInfo[] = [];
   let dim = 0;
   let rows = new Float32Array(0);
-  for (const { feature, ...p } of store.classPatches(cls)) {
-    if (patches.length === 0) dim = feature?.length ?? 0;
-    if (feature === undefined || feature.length !== dim || dim === 0) {
+  for (const { featureBytes, ...p } of store.classPatchViews(cls)) {
+    const length = (featureBytes?.byteLength ?? 0) / 4;
+    if (patches.length === 0) {
+      dim = length;
+      rows = new Float32Array(Math.max(store.classCounts(cls)?.patches ?? 0, 1) * dim);
+    }
+    if (featureBytes === undefined || length !== dim || dim === 0) {
       throw new DdpsError(
         'STORE_MISMATCH',
-        `score store ${store.dir}: patch ${p.key}#${p.index} of class ${cls} has ${feature === undefined ? 'no DIFT feature' : `a ${feature.length}-dim feature`}, expected a ${dim}-dim one like the class's first patch`,
+        `score store ${store.dir}: patch ${p.key}#${p.index} of class ${cls} has ${featureBytes === undefined ? 'no DIFT feature' : `a ${length}-dim feature`}, expected a ${dim}-dim one like the class's first patch`,
         { file: store.dir, sample: p.key },
       );
     }
+    // The counts are the store's own: a class written past them (not through ScoreStore) still loads.
     if ((patches.length + 1) * dim > rows.length) {
-      const grown = new Float32Array(Math.max(64, 2 * patches.length) * dim);
+      const grown = new Float32Array(2 * rows.length);
       grown.set(rows);
       rows = grown;
     }
-    const row = rows.subarray(patches.length * dim, (patches.length + 1) * dim);
-    row.set(feature);
-    l2normalize(row);
+    new Uint8Array(rows.buffer, patches.length * dim * 4, dim * 4).set(featureBytes);
+    l2normalize(rows.subarray(patches.length * dim, (patches.length + 1) * dim));
     patches.push(p);
   }
-  return inPatchOrder({ patches, dim, features: rows.slice(0, patches.length * dim) });
+  return inPatchOrder({ patches, dim, features: rows.length === patches.length * dim ? rows : rows.slice(0, patches.length * dim) });
 }
 
 /** The scan already gives (key, index) order (schema.ts); this only guards against a store that does not. */

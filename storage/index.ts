@@ -32,6 +32,7 @@ export {
   type ClassClusters,
   type ClassCounts,
   type ClassPatch,
+  type ClassPatchView,
   type ClusterMember,
   type JsonObject,
   type PatchRecord,

@@ -2,7 +2,7 @@ import test from 'ava';
 import { isDdpsError } from '../core/errors.js';
 import { MatMul } from '../models/matmul.js';
 import { openKMeans } from '../operators/kmeansPool.js';
-import { assign, dotErrorBound, kmeans, kmeansPlusPlus, loopDots, nearestCentres, nearestCentroid, squaredDistance, type DotProducts, type KMeansResult } from '../operators/math/kmeans.js';
+import { assign, dotErrorBound, kmeans, kmeansPlusPlus, loopDots, lowerToRowPruned, nearestCentres, nearestCentroid, squaredDistance, type DotProducts, type KMeansResult } from '../operators/math/kmeans.js';
 import { seededRandom } from '../models/noise.js';
 import { mlKMeansReference } from '../scripts/mlKMeansReference.js';
 
@@ -174,6 +174,32 @@ test('the same on worker threads and on this thread, whatever the worker count',
   }
 });
 
+test('lowerToRowPruned: the exact nearest distances when the products err by all that float32 allows, on near ties', async (t) => {
+  // Axis vectors of lengths 1 + O(1e-6): every squared distance between two of them is 2 + O(1e-6), so
+  // a new centre beats a point's nearest by less than the products' error.
+  const [n, dim] = [64, 64];
+  const r = seededRandom(12);
+  const pts = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) pts[i * dim + i] = 1 + 4e-6 * r();
+  const norms = Float64Array.from({ length: n }, (_, i) => squaredDistance(pts, i, new Float32Array(dim), 0, dim));
+  const gamma = (dim * 2 ** -24) / (1 - dim * 2 ** -24);
+  // Products as low as allowed: every distance looks farther than it is.
+  const low: DotProducts = (p, rows, d, cs, kk) => Float32Array.from(loopDots(p, rows, d, cs, kk) as Float32Array, (v, idx) => v - 0.99 * gamma * Math.sqrt(norms[Math.floor(idx / kk)]! * norms[0]!));
+  const got = new Float64Array(n).fill(Infinity);
+  const want = new Float64Array(n).fill(Infinity);
+  let lowered = 0;
+  for (const row of [0, 5, 9, 17, 33, 40, 63]) {
+    await lowerToRowPruned(pts, n, dim, norms, row, got, low);
+    for (let i = 0; i < n; i++) {
+      const d = squaredDistance(pts, i, pts, row, dim);
+      if (d < want[i] && want[i] !== Infinity) lowered++;
+      want[i] = Math.min(want[i]!, d);
+    }
+    t.deepEqual([...got], [...want], `after row ${row}`);
+  }
+  t.true(lowered > 20, `near ties lowered ${lowered} distances`);
+});
+
 test('MatMul: X C^T within float32 error (the bound the exact re-measure relies on)', async (t) => {
   const matmul = await MatMul.open();
   t.teardown(() => matmul.release());
@@ -200,7 +226,7 @@ test('MatMul: X C^T within float32 error (the bound the exact re-measure relies 
   t.true(dotErrorBound(1280) > 4 * gamma && dotErrorBound(1280) < 1e-3);
 });
 
-test('nearestCentres: exact even when every product is off by as much as float32 allows, and exact ties go to the lower index', async (t) => {
+test('nearestCentres and the k-means++ start: exact even when every product is off by as much as float32 allows, and exact ties go to the lower index', async (t) => {
   const [n, dim, k] = [300, 64, 24];
   const pts = mixture(n, dim, 300, 0, 7);
   const centres = Float64Array.from(mixture(k, dim, 24, 0, 8), (v) => v * 0.3);
@@ -222,6 +248,8 @@ test('nearestCentres: exact even when every product is off by as much as float32
   const norms = Float64Array.from({ length: n }, (_, i) => squaredDistance(pts, i, new Float32Array(dim), 0, dim));
   const got = await nearestCentres(pts, n, dim, norms, centres, k, sloppy);
   t.deepEqual([...got], Array.from({ length: n }, (_, i) => nearestCentroid(pts, i, centres, k, dim)));
+  // The whole run with that engine, its k-means++ start pruned by the same products, is still ml-kmeans' from the exact start.
+  sameResult(t, await kmeans(pts, n, dim, { k, seed: 11, dots: sloppy }), mlKMeansReference(pts, n, dim, k, 11), 'sloppy engine');
   // (1, 0) is equally far from the mirrored (0, -1) and (0, 1): the lower index; (0, 1) is on centroid 1.
   const tie = Float32Array.from([1, 0, 0, 1]);
   t.deepEqual([...(await nearestCentres(tie, 2, 2, Float64Array.from([1, 1]), Float64Array.from([0, -1, 0, 1, 3, 3]), 3, loopDots))], [0, 1]);

@@ -95,24 +95,62 @@ function lowerToRow(points: Float32Array, n: number, dim: number, row: number, o
  * proportional to its squared distance to the nearest centre chosen so far. When every remaining point
  * coincides with a centre (duplicates), the lowest-index unchosen point is taken so that k distinct
  * rows are always returned. The weights are exact float64 distances, so the draw never depends on a
- * product's rounding.
+ * product's rounding. A generator so that the exact loop here and the pruned one in kmeans share the
+ * draw: it yields each pick, and the caller lowers `nearest` to the squared distances to that row.
  */
-export function kmeansPlusPlus(points: Float32Array, n: number, dim: number, k: number, random: () => number): Float32Array {
+function* plusPlusPicks(points: Float32Array, n: number, dim: number, k: number, random: () => number, nearest: Float64Array): Generator<number, Float32Array, void> {
   checkShape(points, n, dim, k);
   const centroids = new Float32Array(k * dim);
   const chosen = new Uint8Array(n);
-  const nearest = new Float64Array(n).fill(Infinity);
   let pick = Math.floor(random() * n);
   for (let c = 0; c < k; c++) {
     chosen[pick] = 1;
     centroids.set(points.subarray(pick * dim, (pick + 1) * dim), c * dim);
     if (c === k - 1) break;
-    lowerToRow(points, n, dim, pick, nearest);
+    yield pick;
     let total = 0;
     for (let i = 0; i < n; i++) if (!chosen[i]) total += nearest[i];
     pick = total > 0 ? sampleByWeight(nearest, chosen, total, random()) : chosen.indexOf(0);
   }
   return centroids;
+}
+
+/** The k-means++ start, every distance measured exactly: the reference that kmeans' pruned start equals. */
+export function kmeansPlusPlus(points: Float32Array, n: number, dim: number, k: number, random: () => number): Float32Array {
+  const nearest = new Float64Array(n).fill(Infinity);
+  const picks = plusPlusPicks(points, n, dim, k, random, nearest);
+  for (let step = picks.next(); ; step = picks.next()) {
+    if (step.done === true) return step.value;
+    lowerToRow(points, n, dim, step.value, nearest);
+  }
+}
+
+/**
+ * lowerToRow's result, faster once most points are near a centre: one matrix-vector product gives
+ * every point's distance to `row` up to dotErrorBound, and only the points it may bring closer than
+ * `nearest[i]` are measured exactly. `norms2` are the points' squared norms (rowNorms2).
+ */
+export async function lowerToRowPruned(points: Float32Array, n: number, dim: number, norms2: Float64Array, row: number, nearest: Float64Array, dots: DotProducts): Promise<void> {
+  const g = checkedDots(await dots(points, n, dim, points.subarray(row * dim, (row + 1) * dim), 1), n, 1);
+  const bound = dotErrorBound(dim);
+  const rowNorm = Math.sqrt(norms2[row]);
+  for (let i = 0; i < n; i++) {
+    const s = Math.sqrt(norms2[i]) + 2 * rowNorm;
+    // Provably no closer than the nearest so far (NaN compares false and is measured).
+    if (norms2[i] + norms2[row] - 2 * g[i] - bound * s * s >= nearest[i]) continue;
+    const d = squaredDistance(points, i, points, row, dim);
+    if (d < nearest[i]) nearest[i] = d;
+  }
+}
+
+/** kmeansPlusPlus's start, each pick's distances lowered with lowerToRowPruned (a few exact measures per point in all, instead of k - 1). */
+async function kmeansPlusPlusPruned(points: Float32Array, n: number, dim: number, norms2: Float64Array, k: number, random: () => number, dots: DotProducts): Promise<Float32Array> {
+  const nearest = new Float64Array(n).fill(Infinity);
+  const picks = plusPlusPicks(points, n, dim, k, random, nearest);
+  for (let step = picks.next(); ; step = picks.next()) {
+    if (step.done === true) return step.value;
+    await lowerToRowPruned(points, n, dim, norms2, step.value, nearest, dots);
+  }
 }
 
 /** The unchosen index where the cumulative weight first exceeds u x total. */
@@ -199,14 +237,18 @@ export class Products {
     if (moved.length === 0) return this.g!;
     const rounded = new Float32Array(moved.length * dim);
     moved.forEach((c, j) => rounded.set(centres.subarray(c * dim, (c + 1) * dim), j * dim));
-    const part = await this.dots(points, n, dim, rounded, moved.length);
-    if (part.length !== n * moved.length) throw new DdpsError('BAD_ARGUMENT', `k-means: the dot-product engine returned ${part.length} values, expected ${n} x ${moved.length}`);
+    const part = checkedDots(await this.dots(points, n, dim, rounded, moved.length), n, moved.length);
     const g = moved.length === k ? part : Float32Array.from(this.g!);
     if (moved.length < k) for (let i = 0; i < n; i++) moved.forEach((c, j) => (g[i * k + c] = part[i * moved.length + j]));
     this.centres = centres;
     this.g = g;
     return g;
   }
+}
+
+function checkedDots(g: Float32Array, n: number, k: number): Float32Array {
+  if (g.length !== n * k) throw new DdpsError('BAD_ARGUMENT', `k-means: the dot-product engine returned ${g.length} values, expected ${n} x ${k}`);
+  return g;
 }
 
 function sameRow(a: Float64Array, b: Float64Array, row: number, dim: number): boolean {
@@ -271,7 +313,8 @@ export async function nearestCentres(points: Float32Array, n: number, dim: numbe
 /**
  * Means of the clusters' points in float64, summed in point order; an empty cluster keeps its
  * centre. Given the assignment the `previous` centres were the means of, a cluster whose members
- * did not change keeps its centre too: the same sum of the same points, without redoing it.
+ * did not change keeps its centre too: the same sum of the same points, without redoing it. Points
+ * are visited cluster by cluster (a counting sort keeps their order), so each sum stays in cache.
  */
 export function clusterMeans(points: Float32Array, n: number, dim: number, clusters: Int32Array, k: number, previous: Float64Array, previousClusters?: Int32Array): Float64Array {
   const redo = new Uint8Array(k).fill(previousClusters === undefined ? 1 : 0);
@@ -280,24 +323,31 @@ export function clusterMeans(points: Float32Array, n: number, dim: number, clust
       if (clusters[i] !== previousClusters[i]) redo[clusters[i]] = redo[previousClusters[i]] = 1;
     }
   }
-  const sums = Float64Array.from(previous);
-  for (let c = 0; c < k; c++) if (redo[c]) sums.fill(0, c * dim, (c + 1) * dim);
-  const counts = new Int32Array(k);
-  for (let i = 0; i < n; i++) {
-    const c = clusters[i];
-    if (!redo[c]) continue;
-    counts[c]++;
-    const o = c * dim;
-    const p = i * dim;
-    for (let d = 0; d < dim; d++) sums[o + d] += points[p + d];
-  }
+  const start = new Int32Array(k + 1);
+  for (let i = 0; i < n; i++) start[clusters[i] + 1]++;
+  for (let c = 0; c < k; c++) start[c + 1] += start[c];
+  const members = new Int32Array(n);
+  const next = start.slice(0, k);
+  for (let i = 0; i < n; i++) members[next[clusters[i]]++] = i;
+  const means = Float64Array.from(previous);
   for (let c = 0; c < k; c++) {
-    const o = c * dim;
-    if (!redo[c]) continue;
-    if (counts[c] === 0) sums.set(previous.subarray(o, o + dim), o);
-    else for (let d = 0; d < dim; d++) sums[o + d] /= counts[c];
+    const count = start[c + 1] - start[c];
+    if (!redo[c] || count === 0) continue;
+    const sum = means.subarray(c * dim, (c + 1) * dim).fill(0);
+    for (let j = start[c]; j < start[c + 1]; j++) {
+      const p = members[j] * dim;
+      let d = 0;
+      for (; d + 4 <= dim; d += 4) {
+        sum[d] += points[p + d];
+        sum[d + 1] += points[p + d + 1];
+        sum[d + 2] += points[p + d + 2];
+        sum[d + 3] += points[p + d + 3];
+      }
+      for (; d < dim; d++) sum[d] += points[p + d];
+    }
+    for (let d = 0; d < dim; d++) sum[d] /= count;
   }
-  return sums;
+  return means;
 }
 
 export interface KMeansOptions {
@@ -335,7 +385,7 @@ export async function kmeans(points: Float32Array, n: number, dim: number, opts:
   const dots = opts.dots ?? loopDots;
   const norms2 = rowNorms2(points, n, dim);
   const products = new Products(points, n, dim, dots);
-  let centres: Float64Array = Float64Array.from(kmeansPlusPlus(points, n, dim, k, seededRandom(opts.seed)));
+  let centres: Float64Array = Float64Array.from(await kmeansPlusPlusPruned(points, n, dim, norms2, k, seededRandom(opts.seed), dots));
   let meansOf: Int32Array | undefined;
   let iterations = 0;
   let still = false;

@@ -315,8 +315,17 @@ export function decodePatch(bytes: Uint8Array, withFeature = true): StoredPatch 
   const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const v = (i: number): number => b.readDoubleLE(i * 8);
   const p: StoredPatch = { box: [v(0), v(1), v(2), v(3)], boxOriginal: [v(4), v(5), v(6), v(7)], score: v(8) };
-  if (withFeature && b.length > PATCH_HEADER_BYTES) p.feature = decodeFloat32(b, PATCH_HEADER_BYTES);
+  const feature = withFeature ? patchFeatureBytes(bytes) : undefined;
+  if (feature !== undefined) p.feature = decodeFloat32(feature);
   return p;
+}
+
+/** The float32 feature's bytes in an encoded patch, as a view of `bytes` (undefined when it has none). */
+export function patchFeatureBytes(bytes: Uint8Array): Uint8Array | undefined {
+  if (bytes.byteLength <= PATCH_HEADER_BYTES) return undefined;
+  const feature = bytes.subarray(PATCH_HEADER_BYTES);
+  if (feature.byteLength % 4 !== 0) throw new DdpsError('STORE_MISMATCH', `score store: a patch's feature of ${feature.byteLength} bytes is truncated (the store is damaged)`);
+  return feature;
 }
 
 /** The JSON part of a sample: everything but its tensors. */

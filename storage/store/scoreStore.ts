@@ -7,10 +7,10 @@ import { DdpsError } from '../../core/errors.js';
 import { getClassClusters, getClassRanking, putClassClusters } from './clusters.js';
 import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, type RunIdentity, type StoreIdentity } from './meta.js';
 import { incompleteStore, openEnvironment, type StoreDbs } from './open.js';
-import { classPatchIds, classPatches } from './patches.js';
+import { classPatchIds, classPatches, classPatchViews } from './patches.js';
 import { classCounts, getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
 import { importKey, metaKey, sampleKey } from './schema.js';
-import type { ClassClusters, ClassCounts, ClassPatch, ClassRanking, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
+import type { ClassClusters, ClassCounts, ClassPatch, ClassPatchView, ClassRanking, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
 /** How to open a store: for writing with the run's identity, or read-only. */
 export type ScoreStoreOptions =
@@ -140,6 +140,14 @@ export class ScoreStore {
    */
   classPatches(cls: number, opts: { features?: boolean } = {}): Generator<ClassPatch> {
     return classPatches(this.dbs, cls, opts.features ?? true);
+  }
+
+  /**
+   * classPatches with each feature as a view of the store's bytes, valid only until the next patch:
+   * for readers that copy features straight into a matrix (Stage II's k-means).
+   */
+  classPatchViews(cls: number): Generator<ClassPatchView> {
+    return classPatchViews(this.dbs, cls);
   }
 
   /** Class `cls`'s patch ids in classPatches' order, from the keys alone (no feature is read). */

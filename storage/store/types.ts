@@ -51,6 +51,11 @@ export interface ClassPatch extends PatchRecord {
   index: number;
 }
 
+/** A patch as a range scan streams it: its feature's float32 bytes are a view, valid until the scan moves on. */
+export interface ClassPatchView extends Omit<ClassPatch, 'feature'> {
+  featureBytes?: Uint8Array;
+}
+
 /** Samples and patches stored for one class. */
 export interface ClassCounts {
   samples: number;
