@@ -36,6 +36,7 @@ export {
   type ClusterMember,
   type JsonObject,
   type PatchRecord,
+  type RankingColumns,
   type RunIdentity,
   type RunLog,
   type SampleRecord,

@@ -45,9 +45,12 @@ export function comparePatchIds(a: PatchId, b: PatchId): number {
 
 /** Scores highest first, NaN below every number; equal scores by (key, index). */
 export function compareByScore(a: PatchId & { score: number }, b: PatchId & { score: number }): number {
-  const x = Number.isNaN(a.score) ? -Infinity : a.score;
-  const y = Number.isNaN(b.score) ? -Infinity : b.score;
-  return cmpDesc(x, y) || comparePatchIds(a, b);
+  return compareScores(a.score, b.score) || comparePatchIds(a, b);
+}
+
+/** compareByScore on the scores alone: highest first, NaN as low as -Infinity (0 for equals). */
+export function compareScores(a: number, b: number): number {
+  return cmpDesc(Number.isNaN(a) ? -Infinity : a, Number.isNaN(b) ? -Infinity : b);
 }
 
 /** The middle value (mean of the two middle ones for an even count); NaN when there are none. */

@@ -4,7 +4,7 @@
  * until P are chosen.
  */
 import { DdpsError } from '../../core/errors.js';
-import { compareByScore, comparePatchIds, type PatchId } from './ranking.js';
+import { comparePatchIds, compareScores, type PatchId } from './ranking.js';
 
 export interface Candidate extends PatchId {
   cluster: number;
@@ -25,18 +25,46 @@ export interface SelectionRule {
 }
 
 /**
+ * A class's candidates as the selection rule reads them, whatever holds them (objects or a ranking's
+ * columns): per candidate its cluster, rank and score, and an order on their (key, index) ids.
+ */
+export interface CandidateTable {
+  count: number;
+  cluster(i: number): number;
+  rank(i: number): number;
+  score(i: number): number;
+  compareIds(i: number, j: number): number;
+}
+
+/**
  * Indices into `candidates` in selection order: the quota picks cluster by cluster in `order` (each
  * cluster's in rank order), then the fill in score order. Fewer than `needed` only when the class
  * runs out of (non-duplicate) candidates.
  */
 export function selectPatches(candidates: readonly Candidate[], order: readonly number[], rule: SelectionRule): number[] {
+  const table: CandidateTable = {
+    count: candidates.length,
+    cluster: (i) => candidates[i].cluster,
+    rank: (i) => candidates[i].rank,
+    score: (i) => candidates[i].score,
+    compareIds: (i, j) => comparePatchIds(candidates[i], candidates[j]),
+  };
+  const dedup = rule.dedup === undefined ? undefined : new NearDuplicates(candidates, rule.dedup);
+  return selectFromTable(table, order, rule, dedup === undefined ? undefined : (i) => dedup.admit(i));
+}
+
+/**
+ * selectPatches' rule on a table; `admit` (default: every candidate) may pass one over. Only the top
+ * clusters' members are put in rank order, and the scores sorted only when the quota leaves room, so a
+ * small budget costs little more than one pass over the class.
+ */
+export function selectFromTable(table: CandidateTable, order: readonly number[], rule: SelectionRule, admit?: (i: number) => boolean): number[] {
   checkRule(rule);
   const { needed } = rule;
   const picked: number[] = [];
-  const used = new Uint8Array(candidates.length);
-  const dedup = rule.dedup === undefined ? undefined : new NearDuplicates(candidates, rule.dedup);
+  const used = new Uint8Array(table.count);
   const take = (i: number): boolean => {
-    if (dedup !== undefined && !dedup.admit(i)) return false;
+    if (admit !== undefined && !admit(i)) return false;
     picked.push(i);
     used[i] = 1;
     return true;
@@ -45,17 +73,18 @@ export function selectPatches(candidates: readonly Candidate[], order: readonly 
   const n = Math.min(rule.topClusters, order.length);
   const quota = n > 0 ? Math.floor(needed / n) : 0;
   if (quota > 0) {
-    const byCluster = membersByRank(candidates);
-    for (const c of order.slice(0, n)) {
+    const top = order.slice(0, n);
+    const members = membersOf(table, top);
+    for (const c of top) {
       let taken = 0;
-      for (const i of byCluster.get(c) ?? []) {
+      for (const i of members.get(c) ?? []) {
         if (taken === quota) break;
         if (take(i)) taken++;
       }
     }
   }
   if (picked.length < needed) {
-    const byScore = Array.from(candidates.keys()).sort((a, b) => compareByScore(candidates[a], candidates[b]));
+    const byScore = Array.from({ length: table.count }, (_, i) => i).sort((a, b) => compareScores(table.score(a), table.score(b)) || table.compareIds(a, b));
     for (const i of byScore) {
       if (picked.length === needed) break;
       if (!used[i]) take(i);
@@ -74,19 +103,11 @@ function checkRule(rule: SelectionRule): void {
   }
 }
 
-/** Candidate indices per cluster, in rank order (equal ranks by (key, index)). */
-function membersByRank(candidates: readonly Candidate[]): Map<number, number[]> {
-  const sorted = Array.from(candidates.keys()).sort((a, b) => {
-    const x = candidates[a];
-    const y = candidates[b];
-    return x.cluster - y.cluster || x.rank - y.rank || comparePatchIds(x, y);
-  });
-  const out = new Map<number, number[]>();
-  for (const i of sorted) {
-    const list = out.get(candidates[i].cluster);
-    if (list === undefined) out.set(candidates[i].cluster, [i]);
-    else list.push(i);
-  }
+/** The members of `clusters`, each cluster's in rank order (equal ranks by (key, index)). */
+function membersOf(table: CandidateTable, clusters: readonly number[]): Map<number, number[]> {
+  const out = new Map<number, number[]>(clusters.map((c) => [c, []]));
+  for (let i = 0; i < table.count; i++) out.get(table.cluster(i))?.push(i);
+  for (const list of out.values()) list.sort((a, b) => table.rank(a) - table.rank(b) || table.compareIds(a, b));
   return out;
 }
 

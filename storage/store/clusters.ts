@@ -1,8 +1,8 @@
 /** Per-class k-means clusters and ranks (Stage II): one record per class, centroids as raw float32. */
 import { DdpsError } from '../../core/errors.js';
 import type { StoreDbs } from './open.js';
-import { classKey, decodeFloat32, decodeRanking, encodeFloat32, encodeRanking, rankingKey, sampleKey, type RankingMember, type StoredClusters, type StoredRanking } from './schema.js';
-import type { ClassClusters, ClassRanking } from './types.js';
+import { classKey, decodeFloat32, decodeRanking, decodeRankingColumns, encodeFloat32, encodeRanking, rankingKey, sampleKey, type RankingMember, type StoredClusters, type StoredRanking } from './schema.js';
+import type { ClassClusters, ClassRanking, RankingColumns } from './types.js';
 
 function validateClusters(cls: number, rec: ClassClusters): void {
   const bad = (what: string): never => {
@@ -49,6 +49,12 @@ export async function putClassClusters(dbs: StoreDbs, cls: number, rec: ClassClu
 function storedRanking(dbs: StoreDbs, cls: number): StoredRanking | undefined {
   const bytes = dbs.centroids.get(rankingKey(cls));
   return bytes === undefined ? undefined : decodeRanking(bytes);
+}
+
+/** The compact ranking record as columns; undefined when the class has none (not ranked since it changed, or ranked by an older ddps). */
+export function getRankingColumns(dbs: StoreDbs, cls: number): RankingColumns | undefined {
+  const bytes = dbs.centroids.get(rankingKey(cls));
+  return bytes === undefined ? undefined : decodeRankingColumns(bytes);
 }
 
 /** The ranking as selection reads it: the compact record when there is one, else the clusters record. */

@@ -36,7 +36,7 @@
  * order; open.ts refuses big-endian hosts so that the files are little-endian everywhere.
  */
 import { DdpsError } from '../../core/errors.js';
-import type { ClassCounts, ClusterMember, JsonObject, SampleRecord } from './types.js';
+import type { ClassCounts, ClusterMember, JsonObject, RankingColumns, SampleRecord } from './types.js';
 import { type ResizeTransform } from '../../core/geometry.js';
 
 export const SCHEMA_VERSION = 1;
@@ -265,8 +265,8 @@ export function encodeRanking(r: StoredRanking): Buffer {
   return b;
 }
 
-/** The ranking, or undefined for one written in another layout (readers then use the clusters record). */
-export function decodeRanking(bytes: Uint8Array): StoredRanking | undefined {
+/** The ranking's columns as typed-array views of one aligned copy, or undefined for one written in another layout. */
+export function decodeRankingColumns(bytes: Uint8Array): RankingColumns | undefined {
   const damaged = (): never => {
     throw new DdpsError('STORE_MISMATCH', 'score store: a class\'s ranking for selection is damaged (re-rank the store)');
   };
@@ -281,15 +281,32 @@ export function decodeRanking(bytes: Uint8Array): StoredRanking | undefined {
   const view = new DataView(buffer);
   if (buffer.byteLength < at.strings + 4 || buffer.byteLength !== at.strings + 4 + view.getUint32(at.strings, true)) damaged();
   const strings = JSON.parse(Buffer.from(buffer, at.strings + 4).toString('utf8')) as { keys: string[]; shards: string[]; shardOf: number[] };
-  const order = Array.from(new Uint32Array(buffer, 16, orderLength));
-  const floats = new Float64Array(buffer, at.floats, 5 * n);
-  const ints = new Uint32Array(buffer, at.ints, 4 * n);
-  const members = new Array<RankingMember>(n);
-  for (let i = 0; i < n; i++) {
-    const b = n + 4 * i;
-    members[i] = { key: strings.keys[ints[3 * n + i]!]!, index: ints[2 * n + i]!, cluster: ints[i]!, rank: ints[n + i]!, score: floats[i]!, boxOriginal: [floats[b]!, floats[b + 1]!, floats[b + 2]!, floats[b + 3]!] };
+  const column = (j: number): Uint32Array => new Uint32Array(buffer, at.ints + 4 * j * n, n);
+  return {
+    k,
+    order: Array.from(new Uint32Array(buffer, 16, orderLength)),
+    count: n,
+    cluster: column(0),
+    rank: column(1),
+    index: column(2),
+    sample: column(3),
+    keys: strings.keys,
+    shards: strings.shardOf.map((s) => strings.shards[s]!),
+    score: new Float64Array(buffer, at.floats, n),
+    box: new Float64Array(buffer, at.floats + 8 * n, 4 * n),
+  };
+}
+
+/** The ranking with a member object per patch, or undefined for one written in another layout (readers then use the clusters record). */
+export function decodeRanking(bytes: Uint8Array): StoredRanking | undefined {
+  const r = decodeRankingColumns(bytes);
+  if (r === undefined) return undefined;
+  const members = new Array<RankingMember>(r.count);
+  for (let i = 0; i < r.count; i++) {
+    const b = 4 * i;
+    members[i] = { key: r.keys[r.sample[i]!]!, index: r.index[i]!, cluster: r.cluster[i]!, rank: r.rank[i]!, score: r.score[i]!, boxOriginal: [r.box[b]!, r.box[b + 1]!, r.box[b + 2]!, r.box[b + 3]!] };
   }
-  return { k, order, members, shards: new Map(strings.keys.map((key, i) => [key, strings.shards[strings.shardOf[i]!]!])) };
+  return { k: r.k, order: r.order, members, shards: new Map(r.keys.map((key, i) => [key, r.shards[i]!])) };
 }
 
 /** box (4), boxOriginal (4), score: float64 so that any JS number comes back unchanged. */

@@ -4,13 +4,13 @@
  * an interrupted run (kill -9 included) finds every committed sample complete and nothing partial.
  */
 import { DdpsError } from '../../core/errors.js';
-import { getClassClusters, getClassRanking, putClassClusters } from './clusters.js';
+import { getClassClusters, getClassRanking, getRankingColumns, putClassClusters } from './clusters.js';
 import { bindIdentity, describeMismatch, readIdentity, recordMixedRun, toJson, type RunIdentity, type StoreIdentity } from './meta.js';
 import { incompleteStore, openEnvironment, type StoreDbs } from './open.js';
 import { classPatchIds, classPatches, classPatchViews } from './patches.js';
 import { classCounts, getSample, iterateKeys, iterateSamples, iterateSkipped, putSample, putSkipped, sampleStatus, storeCounts } from './samples.js';
 import { importKey, metaKey, sampleKey } from './schema.js';
-import type { ClassClusters, ClassCounts, ClassPatch, ClassPatchView, ClassRanking, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
+import type { ClassClusters, ClassCounts, ClassPatch, ClassPatchView, ClassRanking, RankingColumns, JsonObject, PackIdentity, RunLog, SampleRecord, SampleStatus, SkippedRecord, StoreCounts } from './types.js';
 
 /** How to open a store: for writing with the run's identity, or read-only. */
 export type ScoreStoreOptions =
@@ -183,6 +183,11 @@ export class ScoreStore {
 
   getClassClusters(cls: number): ClassClusters | undefined {
     return getClassClusters(this.dbs, cls);
+  }
+
+  /** The class's compact ranking as columns, no object per member (undefined where getClassRanking falls back to the clusters record). */
+  getRankingColumns(cls: number): RankingColumns | undefined {
+    return getRankingColumns(this.dbs, cls);
   }
 
   /** The class's ranking without reading its centroids (what selection needs). */

@@ -97,6 +97,25 @@ export interface ClassRanking {
   shards?: Map<string, string>;
 }
 
+/**
+ * A class's ranking for selection as columns (what selection reads when it needs no features): member
+ * i's cluster, rank, patch index, score and boxOriginal (box[4i .. 4i + 3]), and its sample
+ * keys[sample[i]], scored from shards[sample[i]] ('' when the ranking did not know it).
+ */
+export interface RankingColumns {
+  k: number;
+  order: number[];
+  count: number;
+  cluster: Uint32Array;
+  rank: Uint32Array;
+  index: Uint32Array;
+  sample: Uint32Array;
+  keys: string[];
+  shards: string[];
+  score: Float64Array;
+  box: Float64Array;
+}
+
 /** One class's k-means result and ranking (Stage II). */
 export interface ClassClusters {
   /** k x dim, row-major. */
