@@ -252,14 +252,21 @@ export function encodeRanking(r: StoredRanking): Buffer {
   const shardIndex = new Map(shards.map((s, i) => [s, i]));
   const strings = Buffer.from(JSON.stringify({ keys, shards, shardOf: keys.map((k) => shardIndex.get(r.shards.get(k) ?? '')) }), 'utf8');
   const at = rankingLayout(n, r.order.length);
-  const b = Buffer.alloc(at.strings + 4 + strings.length);
-  [RANKING_VERSION, r.k, n, r.order.length].forEach((v, i) => b.writeUInt32LE(v, 4 * i));
-  r.order.forEach((c, i) => b.writeUInt32LE(c, 16 + 4 * i));
+  // Typed columns over one little-endian buffer (the only byte order ddps runs on, as for features).
+  const buffer = new ArrayBuffer(at.strings + 4 + strings.length);
+  new Uint32Array(buffer, 0, 4).set([RANKING_VERSION, r.k, n, r.order.length]);
+  new Uint32Array(buffer, 16, r.order.length).set(r.order);
+  const floats = new Float64Array(buffer, at.floats, 5 * n);
+  const ints = new Uint32Array(buffer, at.ints, 4 * n);
   r.members.forEach((m, i) => {
-    b.writeDoubleLE(m.score, at.floats + 8 * i);
-    m.boxOriginal.forEach((v, j) => b.writeDoubleLE(v, at.floats + 8 * (n + 4 * i + j)));
-    [m.cluster, m.rank, m.index, keyIndex.get(m.key)!].forEach((v, j) => b.writeUInt32LE(v, at.ints + 4 * (j * n + i)));
+    floats[i] = m.score;
+    floats.set(m.boxOriginal, n + 4 * i);
+    ints[i] = m.cluster;
+    ints[n + i] = m.rank;
+    ints[2 * n + i] = m.index;
+    ints[3 * n + i] = keyIndex.get(m.key)!;
   });
+  const b = Buffer.from(buffer);
   b.writeUInt32LE(strings.length, at.strings);
   strings.copy(b, at.strings + 4);
   return b;
