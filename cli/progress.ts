@@ -4,10 +4,10 @@
  * place; in a log it prints a line every few seconds.
  */
 import { statSync } from 'node:fs';
-import { etaSeconds, formatDuration, type ProgressStart } from '../core/progress.js';
+import { etaSeconds, formatDuration, ratePerSecond, type ProgressStart } from '../core/progress.js';
 import { tarBytes, type MemberInfo } from '../storage/webdataset/index.js';
 
-export { etaSeconds, formatDuration, type ProgressStart };
+export { etaSeconds, formatDuration, ratePerSecond, type ProgressStart };
 
 export interface ProgressState {
   done: number;
@@ -45,7 +45,7 @@ export function shardProgress(shards: readonly string[], needed?: number): { onM
 }
 
 export function progressLine(label: string, state: ProgressState, elapsedSec: number, width = 24, from?: ProgressStart): string {
-  const rate = elapsedSec > 0 ? state.done / elapsedSec : 0;
+  const rate = ratePerSecond(state.done, elapsedSec, from);
   const parts = [label];
   if (state.fraction !== undefined) {
     const f = Math.min(1, Math.max(0, state.fraction));
@@ -83,7 +83,7 @@ export class Progress {
   update(state: ProgressState, force = false): void {
     this.draw(() => {
       const elapsed = this.elapsed();
-      if (this.from === undefined && state.fraction !== undefined && state.fraction > 0 && state.fraction < 1) this.from = { elapsedSec: elapsed, fraction: state.fraction };
+      if (this.from === undefined && state.fraction !== undefined && state.fraction > 0 && state.fraction < 1) this.from = { elapsedSec: elapsed, fraction: state.fraction, done: state.done };
       return progressLine(this.label, state, elapsed, 24, this.from);
     }, force);
   }

@@ -3,4 +3,4 @@ export { DdpsError, type ErrorCode, type ErrorContext, isDdpsError } from './err
 export { type DiftMode, type ScoreConfig, type Scorer, DEFAULT_SCORE_CONFIG, conditionalPrompt, resolveScoreConfig } from './config.js';
 export { type Box, type ResizeTransform, type RgbImage, LATENT_CHANNELS, LATENT_FACTOR, UNET_ALIGN, latentSize } from './geometry.js';
 export type { PackIdentity } from './identity.js';
-export { type ProgressStart, etaSeconds, formatDuration } from './progress.js';
+export { type ProgressStart, etaSeconds, formatDuration, ratePerSecond } from './progress.js';

@@ -13,6 +13,14 @@ export function formatDuration(seconds: number): string {
 export interface ProgressStart {
   elapsedSec: number;
   fraction: number;
+  /** The count at that point: work an earlier run left (a resumed evaluation's kept students) is not this run's pace. */
+  done?: number;
+}
+
+/** Items a second since `from` when it has a count, else over the whole elapsed time. */
+export function ratePerSecond(done: number, elapsedSec: number, from?: ProgressStart): number {
+  if (from?.done !== undefined && elapsedSec > from.elapsedSec) return Math.max(0, (done - from.done) / (elapsedSec - from.elapsedSec));
+  return elapsedSec > 0 ? done / elapsedSec : 0;
 }
 
 /** Seconds left at the pace since `from`; undefined until there is a pace, and once done. */

@@ -8,7 +8,7 @@ import { DEFAULT_SCORE_CONFIG, DEFAULT_SELECTION } from '../core/config.js';
 import { defineCommand, renamed, type Values } from '../cli/define.js';
 import { classMapSpelledClasses, opt } from '../cli/options.js';
 import { buildProgram } from '../cli/program.js';
-import { etaSeconds, scoreFraction, shardProgress } from '../cli/progress.js';
+import { etaSeconds, progressLine, ratePerSecond, scoreFraction, shardProgress } from '../cli/progress.js';
 import { REPO, tempDir } from './helpers/paths.js';
 
 interface Ran {
@@ -164,4 +164,14 @@ test('the ETA counts from the first progress seen: start-up time is not extrapol
   t.is(etaSeconds(0.5, 10), 10);
   t.is(etaSeconds(1, 10), undefined);
   t.is(etaSeconds(0, 10), undefined);
+});
+
+test('the rate counts from the first progress too: a resumed run\'s kept work is not its pace', (t) => {
+  // A resumed evaluation: 300 of 1800 epochs kept, seen at 2 s; 309 at 7 s is 9 epochs in 5 s, not 309 in 7 s.
+  const from = { elapsedSec: 2, fraction: 300 / 1800, done: 300 };
+  t.is(ratePerSecond(309, 7, from), 9 / 5);
+  t.is(ratePerSecond(300, 2, from), 300 / 2, 'no time since the first progress: over all of it');
+  t.is(ratePerSecond(50, 10), 5);
+  t.is(ratePerSecond(0, 0), 0);
+  t.regex(progressLine('train (epochs)', { done: 309, skipped: 0, fraction: 309 / 1800 }, 7, 24, from), /309 done {2}1\.80\/s/);
 });
