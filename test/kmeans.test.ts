@@ -4,6 +4,7 @@ import { MatMul } from '../models/matmul.js';
 import { openKMeans } from '../operators/kmeansPool.js';
 import { assign, dotErrorBound, kmeans, kmeansPlusPlus, loopDots, lowerToRowPruned, nearestCentres, nearestCentroid, squaredDistance, type DotProducts, type KMeansResult } from '../operators/math/kmeans.js';
 import { seededRandom } from '../models/noise.js';
+import { RowSums } from '../operators/math/rowSums.js';
 import { mlKMeansReference } from '../scripts/mlKMeansReference.js';
 
 /** A fixed sequence in place of the PRNG, so that every k-means++ draw is worked out by hand. */
@@ -170,6 +171,32 @@ test('the same on worker threads and on this thread, whatever the worker count',
       for (const r of runs) sameResult(t, r, want, `${workers} workers`);
     } finally {
       await engine.close();
+    }
+  }
+});
+
+test('RowSums: the bits of a scalar float64 loop over the rows in the order given, any dim, two runs interleaved', (t) => {
+  const r = seededRandom(13);
+  const scalar = (points: Float32Array, dim: number, rows: Int32Array): Float64Array => {
+    const out = new Float64Array(dim);
+    for (const i of rows) for (let d = 0; d < dim; d++) out[d] += points[i * dim + d]!;
+    return out;
+  };
+  const runs = [1, 2, 5, 64, 127, 1280].map((dim) => {
+    const n = dim === 1280 ? 300 : 40;
+    // Magnitudes from 1e-6 to 1e6, so that the order of the additions shows in the bits.
+    const points = Float32Array.from({ length: n * dim }, () => (r() - 0.5) * 10 ** Math.floor(12 * r() - 6));
+    return { dim, points, sums: new RowSums(points, n, dim), rows: Int32Array.from({ length: 2 * n }, () => Math.floor(r() * n)) };
+  });
+  // Every run after every other: each sum follows another run's use of the module's memory (and a larger one grows it).
+  for (let round = 0; round < 2; round++) {
+    for (const { dim, points, sums, rows } of runs) {
+      const got = new Float64Array(dim);
+      sums.sum(rows, got);
+      t.deepEqual([...got], [...scalar(points, dim, rows)], `dim ${dim}, round ${round}`);
+      const reversed = rows.slice().reverse();
+      sums.sum(reversed, got);
+      t.deepEqual([...got], [...scalar(points, dim, reversed)], `dim ${dim} reversed`);
     }
   }
 });

@@ -22,6 +22,7 @@
  */
 import { DdpsError } from '../../core/errors.js';
 import { seededRandom } from '../../models/noise.js';
+import { RowSums } from './rowSums.js';
 
 type Rows = Float32Array | Float64Array;
 
@@ -311,18 +312,20 @@ export async function nearestCentres(points: Float32Array, n: number, dim: numbe
 }
 
 /**
- * Means of the clusters' points in float64, summed in point order; an empty cluster keeps its
- * centre. Given the assignment the `previous` centres were the means of, a cluster whose members
- * did not change keeps its centre too: the same sum of the same points, without redoing it. Points
- * are visited cluster by cluster (a counting sort keeps their order), so each sum stays in cache.
+ * Means of the clusters' points in float64, summed in point order (RowSums: the bits of a scalar
+ * loop); an empty cluster keeps its centre. Given the assignment the `previous` centres were the
+ * means of, a cluster whose members did not change keeps its centre too: the same sum of the same
+ * points, without redoing it.
  */
-export function clusterMeans(points: Float32Array, n: number, dim: number, clusters: Int32Array, k: number, previous: Float64Array, previousClusters?: Int32Array): Float64Array {
+export function clusterMeans(rows: RowSums, clusters: Int32Array, k: number, previous: Float64Array, previousClusters?: Int32Array): Float64Array {
+  const { n, dim } = rows;
   const redo = new Uint8Array(k).fill(previousClusters === undefined ? 1 : 0);
   if (previousClusters !== undefined) {
     for (let i = 0; i < n; i++) {
       if (clusters[i] !== previousClusters[i]) redo[clusters[i]] = redo[previousClusters[i]] = 1;
     }
   }
+  // The points cluster by cluster, each cluster's in point order (a counting sort).
   const start = new Int32Array(k + 1);
   for (let i = 0; i < n; i++) start[clusters[i] + 1]++;
   for (let c = 0; c < k; c++) start[c + 1] += start[c];
@@ -333,19 +336,9 @@ export function clusterMeans(points: Float32Array, n: number, dim: number, clust
   for (let c = 0; c < k; c++) {
     const count = start[c + 1] - start[c];
     if (!redo[c] || count === 0) continue;
-    const sum = means.subarray(c * dim, (c + 1) * dim).fill(0);
-    for (let j = start[c]; j < start[c + 1]; j++) {
-      const p = members[j] * dim;
-      let d = 0;
-      for (; d + 4 <= dim; d += 4) {
-        sum[d] += points[p + d];
-        sum[d + 1] += points[p + d + 1];
-        sum[d + 2] += points[p + d + 2];
-        sum[d + 3] += points[p + d + 3];
-      }
-      for (; d < dim; d++) sum[d] += points[p + d];
-    }
-    for (let d = 0; d < dim; d++) sum[d] /= count;
+    const mean = means.subarray(c * dim, (c + 1) * dim);
+    rows.sum(members.subarray(start[c], start[c + 1]), mean);
+    for (let d = 0; d < dim; d++) mean[d] /= count;
   }
   return means;
 }
@@ -385,6 +378,7 @@ export async function kmeans(points: Float32Array, n: number, dim: number, opts:
   const dots = opts.dots ?? loopDots;
   const norms2 = rowNorms2(points, n, dim);
   const products = new Products(points, n, dim, dots);
+  const rows = new RowSums(points, n, dim);
   let centres: Float64Array = Float64Array.from(await kmeansPlusPlusPruned(points, n, dim, norms2, k, seededRandom(opts.seed), dots));
   let meansOf: Int32Array | undefined;
   let iterations = 0;
@@ -392,7 +386,7 @@ export async function kmeans(points: Float32Array, n: number, dim: number, opts:
   while (!still && (maxIterations === 0 || iterations < maxIterations)) {
     iterations++;
     const clusters = await nearestCentres(points, n, dim, norms2, centres, k, products);
-    const next = clusterMeans(points, n, dim, clusters, k, centres, meansOf);
+    const next = clusterMeans(rows, clusters, k, centres, meansOf);
     meansOf = clusters;
     still = true;
     for (let c = 0; c < k && still; c++) still = squaredDistance(next, c, centres, c, dim) <= TOLERANCE;
