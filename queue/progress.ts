@@ -4,7 +4,7 @@
  * since this submitter started, a rate and an ETA. A restarted submitter does not count what was done
  * before it started into its rate.
  */
-import { etaSeconds } from '../core/progress.js';
+import { etaSeconds, ratePerSecond } from '../core/progress.js';
 
 export interface ProgressPoint {
   /** Seconds. */
@@ -19,8 +19,9 @@ export interface ProgressPoint {
 export function rateAndEta(first: ProgressPoint, now: ProgressPoint): { rate: number; eta?: number } {
   const dt = now.t - first.t;
   if (dt <= 0) return { rate: 0 };
-  const rate = Math.max(0, (now.samples - first.samples) / dt);
-  const eta = etaSeconds(now.fraction, now.t, { elapsedSec: first.t, fraction: first.fraction });
+  const from = { elapsedSec: first.t, fraction: first.fraction, done: first.samples };
+  const rate = ratePerSecond(now.samples, now.t, from);
+  const eta = etaSeconds(now.fraction, now.t, from);
   return eta === undefined ? { rate } : { rate, eta };
 }
 
