@@ -54,7 +54,7 @@ export function progressLine(label: string, state: ProgressState, elapsedSec: nu
   }
   parts.push(`${state.done} done`);
   if (state.skipped) parts.push(`${state.skipped} skipped`);
-  parts.push(`${rate.toFixed(rate < 10 ? 2 : 1)}/s`);
+  if (rate !== undefined) parts.push(`${rate.toFixed(rate < 10 ? 2 : 1)}/s`);
   const eta = state.fraction === undefined ? undefined : etaSeconds(state.fraction, elapsedSec, from);
   if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
   parts.push(`elapsed ${formatDuration(elapsedSec)}`);
@@ -83,7 +83,7 @@ export class Progress {
   update(state: ProgressState, force = false): void {
     this.draw(() => {
       const elapsed = this.elapsed();
-      if (this.from === undefined && state.fraction !== undefined && state.fraction > 0 && state.fraction < 1) this.from = { elapsedSec: elapsed, fraction: state.fraction, done: state.done };
+      if (this.from === undefined && state.fraction !== undefined && state.fraction > 0) this.from = { elapsedSec: elapsed, fraction: state.fraction, done: state.done };
       return progressLine(this.label, state, elapsed, 24, this.from);
     }, force);
   }

@@ -17,9 +17,13 @@ export interface ProgressStart {
   done?: number;
 }
 
-/** Items a second since `from` when it has a count, else over the whole elapsed time. */
-export function ratePerSecond(done: number, elapsedSec: number, from?: ProgressStart): number {
-  if (from?.done !== undefined && elapsedSec > from.elapsedSec) return Math.max(0, (done - from.done) / (elapsedSec - from.elapsedSec));
+/**
+ * Items a second since `from` when it has a count, else over the whole elapsed time. Undefined while no
+ * time has passed since `from`: the count there may be an earlier run's work, shown in an instant
+ * (a resumed evaluation's kept students read as millions of epochs a second).
+ */
+export function ratePerSecond(done: number, elapsedSec: number, from?: ProgressStart): number | undefined {
+  if (from?.done !== undefined) return elapsedSec > from.elapsedSec ? Math.max(0, (done - from.done) / (elapsedSec - from.elapsedSec)) : undefined;
   return elapsedSec > 0 ? done / elapsedSec : 0;
 }
 

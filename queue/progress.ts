@@ -20,7 +20,7 @@ export function rateAndEta(first: ProgressPoint, now: ProgressPoint): { rate: nu
   const dt = now.t - first.t;
   if (dt <= 0) return { rate: 0 };
   const from = { elapsedSec: first.t, fraction: first.fraction, done: first.samples };
-  const rate = ratePerSecond(now.samples, now.t, from);
+  const rate = ratePerSecond(now.samples, now.t, from) ?? 0;
   const eta = etaSeconds(now.fraction, now.t, from);
   return eta === undefined ? { rate } : { rate, eta };
 }

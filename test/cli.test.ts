@@ -170,8 +170,11 @@ test('the rate counts from the first progress too: a resumed run\'s kept work is
   // A resumed evaluation: 300 of 1800 epochs kept, seen at 2 s; 309 at 7 s is 9 epochs in 5 s, not 309 in 7 s.
   const from = { elapsedSec: 2, fraction: 300 / 1800, done: 300 };
   t.is(ratePerSecond(309, 7, from), 9 / 5);
-  t.is(ratePerSecond(300, 2, from), 300 / 2, 'no time since the first progress: over all of it');
+  t.is(ratePerSecond(300, 2, from), undefined, 'no time since the first progress: no pace yet');
   t.is(ratePerSecond(50, 10), 5);
   t.is(ratePerSecond(0, 0), 0);
   t.regex(progressLine('train (epochs)', { done: 309, skipped: 0, fraction: 309 / 1800 }, 7, 24, from), /309 done {2}1\.80\/s/);
+  t.regex(progressLine('train (epochs)', { done: 300, skipped: 0, fraction: 300 / 1800 }, 2, 24, from), /300 done {2}elapsed 2s/, 'the first line of a resumed run shows no rate');
+  const all = { elapsedSec: 0.01, fraction: 1, done: 2700 };
+  t.regex(progressLine('train (epochs)', { done: 2700, skipped: 0, fraction: 1 }, 0.01, 24, all), /2700 done {2}elapsed 0s$/, 'every student kept: no rate');
 });
