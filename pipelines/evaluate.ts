@@ -20,7 +20,7 @@ import { findPython, runPython } from '../models/python.js';
 import { writeJsonAtomic } from '../storage/json.js';
 import { expandShards, loadClassMap, readSamples, sampleClass, type ShardSpec } from '../storage/webdataset/index.js';
 import { type DistilledSet, loadDistilledSet, setIpc } from './distilledSet.js';
-import { batchSizeFor, fullEpochs, type ProfileOverrides, resolveProfile } from './evalProfiles.js';
+import { batchSizeFor, type EvalProfile, fullEpochs, type ProfileOverrides, resolveProfile } from './evalProfiles.js';
 import { buildRandomSubset, countSamples } from './randomSubset.js';
 import { relabel } from './relabel.js';
 import { canonicalJson, replaysFor } from './replay.js';
@@ -231,14 +231,31 @@ function checkStaticLabels(set: DistilledSet): void {
   }
 }
 
-/** The students of a job already trained (their run files carry the job's digest). */
-async function finishedRuns(runsDir: string, seeds: readonly number[], digest: string): Promise<SeedRun[]> {
+/**
+ * What a student is: the digest of the one-student job that trains it (the profile's seed count 1, its
+ * own seed's replay), so that asking for more seeds keeps the students already trained. `job` is the
+ * digest of the whole job, which run files written before per-seed digests carry: for the same seeds,
+ * the same students.
+ */
+interface JobDigests {
+  job: string;
+  seeds: Record<string, string>;
+}
+
+function jobDigests(body: { profile: EvalProfile; replays?: Record<string, string> }, seeds: readonly number[]): JobDigests {
+  const digestOf = (b: object) => createHash('sha256').update(canonicalJson(b)).digest('hex');
+  const one = (s: number) => ({ ...body, profile: { ...body.profile, seeds: 1 }, ...(body.replays === undefined ? {} : { replays: { [s]: body.replays[s] } }) });
+  return { job: digestOf(body), seeds: Object.fromEntries(seeds.map((s) => [String(s), digestOf(one(s))])) };
+}
+
+/** The students of a job already trained (their run files carry their digest). */
+async function finishedRuns(runsDir: string, seeds: readonly number[], digests: JobDigests): Promise<SeedRun[]> {
   const runs: SeedRun[] = [];
   for (const seed of seeds) {
     const file = join(runsDir, `seed-${seed}.json`);
     if (!existsSync(file)) continue;
     const r = JSON.parse(await readFile(file, 'utf8')) as SeedRun & { digest: string };
-    if (r.digest === digest) runs.push({ seed, top1: r.top1, bestLast20: r.bestLast20, evals: r.evals, loss: r.loss, seconds: r.seconds });
+    if (r.digest === digests.seeds[seed] || r.digest === digests.job) runs.push({ seed, top1: r.top1, bestLast20: r.bestLast20, evals: r.evals, loss: r.loss, seconds: r.seconds });
   }
   return runs;
 }
@@ -388,12 +405,12 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
       lr: profile.optimizer.lr,
       device: opts.device ?? DEFAULT_EVALUATION.device,
     };
-    const digest = createHash('sha256').update(canonicalJson(jobBody)).digest('hex');
+    const digests = jobDigests(jobBody, seeds);
     const runsDir = join(opts.out, 'runs', slug(t.name));
     const jobPath = join(opts.out, 'jobs', `${slug(t.name)}.json`);
     await mkdir(dirname(jobPath), { recursive: true });
-    await writeJsonAtomic(jobPath, { ...jobBody, digest, seeds, runsDir: resolve(runsDir) });
-    const finished = await finishedRuns(runsDir, seeds, digest);
+    await writeJsonAtomic(jobPath, { ...jobBody, digest: digests.job, digests: digests.seeds, seeds, runsDir: resolve(runsDir) });
+    const finished = await finishedRuns(runsDir, seeds, digests);
     if (finished.length === seeds.length) {
       for (const r of finished) {
         done += t.epochs;
@@ -414,7 +431,7 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
         },
       });
     }
-    const runs = await finishedRuns(runsDir, seeds, digest);
+    const runs = await finishedRuns(runsDir, seeds, digests);
     if (runs.length !== seeds.length) throw new DdpsError('CHILD_FAILED', `the trainer of ${t.name} finished without writing every seed's run under ${runsDir}`, { file: runsDir });
     sets.push({
       name: t.name,

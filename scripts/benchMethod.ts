@@ -18,6 +18,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultCacheDir } from '../models/pack.js';
 import { PACK_RECORD } from '../pipelines/trainPack.js';
+import { readSamples, ScoreStore } from '../storage/index.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(REPO, 'dist/cli/ddps.js');
@@ -123,17 +124,113 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   for (const name of ['distilled', 'classifier', 'random']) {
     const label = { distilled: 'DDPS, trained pack (ours)', classifier: 'classifier-scored (RDED scorer, ours)', random: 'random real (ours)' }[name]!;
-    rows.push([label, ...IPCS.map((ipc) => pct(runs.find((r) => r.name === name && r.ipc === ipc)?.top1))]);
+    const run = (ipc: number) => runs.find((r) => r.name === name && r.ipc === ipc);
+    rows.push([label, ...IPCS.flatMap((ipc) => [pct(run(ipc)?.top1), pct(run(ipc)?.bestLast20)])]);
   }
-  for (const [label, v] of Object.entries(PAPER)) rows.push([label, ...IPCS.map((ipc) => v[ipc] ?? '–')]);
+  for (const [label, v] of Object.entries(PAPER)) rows.push([label, ...IPCS.flatMap((ipc) => [v[ipc] ?? '–', ''])]);
+  const draws = await describeDraws();
   const w = Math.max(...rows.map((r) => r[0].length)) + 2;
   console.log(`\ndiffusion classifier: top-1 ${(100 * classify.top1).toFixed(1)} % of ${classify.images} test images (chance 10 %), ${classify.timesteps} timesteps, ${classify.unetPasses} UNet passes in ${Math.round(classify.seconds)} s`);
   console.log(`pack: ${PACK}, trained on ${training.data.images} images in ${Math.round(training.seconds)} s (${training.device}, ${training.threads} threads)`);
   console.log(`\nCIFAR-10 ConvNet-3, top-1 % on 2000 test images (final epoch, mean ± std over ${SEEDS} seeds); selected from ${SOURCE}`);
-  console.log(`${''.padEnd(w)}${IPCS.map((ipc) => `IPC ${ipc}`.padEnd(16)).join('')}`);
+  console.log(`${''.padEnd(w)}${IPCS.map((ipc) => `IPC ${ipc}`.padEnd(16) + 'best last 20 %'.padEnd(16)).join('')}`);
   for (const [label, ...cells] of rows) console.log(`${label!.padEnd(w)}${cells.map((c) => c.padEnd(16)).join('')}`);
   console.log('(the paper selects from all 50 000 train images and tests on 10 000)');
-  console.log(JSON.stringify({ pack: PACK, classify, runs, timings }));
+  console.log(`\nWhat each selection draws from, per class (mean): the clusters its images come from, the share of the class's images those clusters hold, and the teacher's log p(true class) of its images (all ${draws.allLogP.toFixed(2)})`);
+  for (const d of draws.rows) console.log(`IPC ${d.ipc} ${d.name.padEnd(11)} ${d.clusters.toFixed(1)} of ${d.k.toFixed(0)} clusters, ${(100 * d.share).toFixed(0)} % of the images, log p ${d.logP.toFixed(2)}${d.shared === undefined ? '' : `, ${d.shared} of ${d.images} images also in the classifier-scored set`}`);
+  console.log(JSON.stringify({ pack: PACK, classify, runs, draws, timings }));
+}
+
+interface Draw {
+  ipc: number;
+  name: string;
+  images: number;
+  clusters: number;
+  k: number;
+  share: number;
+  logP: number;
+  shared?: number;
+}
+
+/**
+ * Why a selection trains students as it does: both scored selections share the pack's clusters (only
+ * the scorer's ranking of them differs) and take the images nearest each top cluster's centroid; a
+ * random draw spreads over all of them. The teacher's log p(true class) says how easy the picks are.
+ */
+async function describeDraws(): Promise<{ allLogP: number; rows: Draw[] }> {
+  const logP = new Map<string, number>();
+  const teacherStore = ScoreStore.open(join(OUT, 'classifier', 'store'), { readOnly: true });
+  for (const s of teacherStore.samples()) logP.set(s.key, Math.max(...s.patches.map((p) => p.score)));
+  await teacherStore.close();
+  const store = ScoreStore.open(join(OUT, 'ddps', 'store'), { readOnly: true });
+  // Each patch's cluster comes from the store's ranking, so a random draw (whose cells name none) is placed too.
+  const clusterOf = new Map<string, number>();
+  const classes = new Map<number, { k: number; images: number; size: Map<number, number> }>();
+  for (const cls of store.counts().perClass.keys()) {
+    const r = store.getRankingColumns(cls);
+    if (r === undefined) continue;
+    const size = new Map<number, number>();
+    for (let i = 0; i < r.count; i++) {
+      size.set(r.cluster[i], (size.get(r.cluster[i]) ?? 0) + 1);
+      clusterOf.set(`${r.keys[r.sample[i]]}#${r.index[i]}`, r.cluster[i]);
+    }
+    classes.set(cls, { k: r.k, images: r.count, size });
+  }
+  await store.close();
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(xs.length, 1);
+  const rows: Draw[] = [];
+  for (const ipc of IPCS) {
+    const sets: Record<string, string> = {
+      ddps: join(OUT, 'ddps', `ipc${ipc}`),
+      classifier: join(OUT, 'classifier', `ipc${ipc}`),
+      random: join(OUT, 'ddps', `ipc${ipc}`, 'eval-cifar10-conv3', 'random-s0'),
+    };
+    const picks: Record<string, Pick[]> = {};
+    for (const [name, dir] of Object.entries(sets)) if (existsSync(join(dir, 'manifest.json'))) picks[name] = await picksOf(dir);
+    const classifierKeys = new Set((picks.classifier ?? []).map((p) => p.source));
+    for (const [name, list] of Object.entries(picks)) {
+      const perClass = [...classes].map(([cls, c]) => {
+        const drawn = new Set(
+          list
+            .filter((p) => p.cls === cls)
+            .map((p) => {
+              const cluster = clusterOf.get(`${p.source}#${p.index}`);
+              if (cluster === undefined) throw new Error(`${sets[name]}: ${p.source}#${p.index} is not in ${store.dir}'s clusters`);
+              return cluster;
+            }),
+        );
+        return { clusters: drawn.size, k: c.k, share: [...drawn].reduce((a, k) => a + (c.size.get(k) ?? 0), 0) / c.images };
+      });
+      rows.push({
+        ipc,
+        name,
+        images: list.length,
+        clusters: mean(perClass.map((c) => c.clusters)),
+        k: mean(perClass.map((c) => c.k)),
+        share: mean(perClass.map((c) => c.share)),
+        logP: mean(list.map((p) => logP.get(p.source)).filter((v): v is number => v !== undefined)),
+        ...(name === 'ddps' ? { shared: list.filter((p) => classifierKeys.has(p.source)).length } : {}),
+      });
+    }
+  }
+  return { allLogP: mean([...logP.values()]), rows };
+}
+
+interface Pick {
+  source: string;
+  index: number;
+  cls: number;
+}
+
+/** The source patch and class of each cell of a distilled folder's images. */
+async function picksOf(dir: string): Promise<Pick[]> {
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { shards: string[] };
+  const out: Pick[] = [];
+  for await (const s of readSamples(manifest.shards.map((f) => join(dir, f)))) {
+    const meta = JSON.parse(String(s.json)) as { class: number; cells: Array<{ source: string; index: number }> };
+    for (const c of meta.cells) out.push({ source: c.source, index: c.index, cls: meta.class });
+  }
+  return out;
 }
 
 main().catch((e: unknown) => {

@@ -117,6 +117,20 @@ ptest.serial('replay is deterministic: the same seed gives the same parameters a
   const rerun = await runEvaluate({ ...options(w, { compare: ['random'], source: TRAIN, out: learned.out }), onEvent: (e) => e.kind === 'epoch' && trained++ });
   t.is(trained, 0);
   t.deepEqual(rerun.runs, learned.report.runs);
+
+  // More seeds later: only the new seed trains, the first student is kept as it was.
+  const seedsTrained = new Set<number>();
+  const twoSeeds = await runEvaluate({ ...options(w, { overrides: { epochs: 1, seeds: 2 }, out: oneEpoch.out }), onEvent: (e) => e.kind === 'epoch' && seedsTrained.add(e.seed) });
+  t.deepEqual([...seedsTrained], [1]);
+  t.is(twoSeeds.sets[0]!.seeds[0]!.top1, again.sets[0]!.seeds[0]!.top1);
+  // A run file written before per-seed digests carries the whole job's digest: still that student.
+  const job = JSON.parse(readFileSync(join(oneEpoch.out, 'jobs/distilled.json'), 'utf8')) as { digest: string; digests: Record<string, string> };
+  t.not(job.digests['0'], job.digests['1']);
+  const seed1 = join(oneEpoch.out, 'runs/distilled/seed-1.json');
+  writeFileSync(seed1, JSON.stringify({ ...JSON.parse(readFileSync(seed1, 'utf8')), digest: job.digest }));
+  let retrained = 0;
+  await runEvaluate({ ...options(w, { overrides: { epochs: 1, seeds: 2 }, out: oneEpoch.out }), onEvent: (e) => e.kind === 'epoch' && retrained++ });
+  t.is(retrained, 0);
 });
 
 ptest('TS and Python render the same augmented pixels from the same parameters', async (t) => {

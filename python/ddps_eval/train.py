@@ -3,8 +3,9 @@
 ddps writes the job (see pipelines/evaluate.ts, docs/EVAL.md): the resolved profile, the training shards
 and label mode (replay | static | hard), the replay folder of each seed, the validation shards, epochs,
 batch size, device and where finished runs go. Progress is one JSON line per epoch on stdout; each
-finished student is written to `runsDir/seed-<s>.json` atomically, and a re-run of the same job skips
-the students already there (the job's digest must match).
+finished student is written to `runsDir/seed-<s>.json` atomically with its seed's digest (`digests`), and
+a re-run skips the students already there whose digest matches: their seed's, or the whole job's
+(`digest`, which runs written before per-seed digests carry).
 """
 import json
 import math
@@ -165,7 +166,7 @@ def train_seed(job, seed, records, val, device):
         raise EvalError("BAD_CONFIG", f"the training plan of {job['name']} covered {len(history['loss'])} epochs, expected {epochs}")
     finals = dict(history["evals"])
     return {
-        "digest": job["digest"], "name": job["name"], "seed": seed, "epochs": epochs, "batchSize": job["batchSize"],
+        "digest": job["digests"][str(seed)], "name": job["name"], "seed": seed, "epochs": epochs, "batchSize": job["batchSize"],
         "images": len(records), "labels": job["labels"], "top1": finals[epochs], "bestLast20": max(finals.values()),
         "evals": history["evals"], "loss": history["loss"], "trainTop1": history["trainTop1"], "seconds": time.time() - started,
     }
@@ -196,7 +197,7 @@ def main(argv):
         if os.path.exists(path):
             with open(path) as f:
                 done = json.load(f)
-            if done.get("digest") == job["digest"]:
+            if done.get("digest") in (job["digests"][str(seed)], job["digest"]):
                 emit({"event": "run", "cached": True, **{k: done[k] for k in ("name", "seed", "top1", "bestLast20", "seconds")}})
                 continue
         todo.append((seed, path))
