@@ -1,5 +1,6 @@
 import test from 'ava';
-import { findPython, runPython } from '../models/python.js';
+import { spawnSync } from 'node:child_process';
+import { findPython, PYTHON_MALLOC_TUNABLES, pythonEnv, runPython } from '../models/python.js';
 import { isDdpsError } from '../core/errors.js';
 import { needs } from './helpers/needs.js';
 
@@ -31,4 +32,29 @@ needs('python').serial('a failing module rejects with CHILD_FAILED and the end o
   const err = await t.throwsAsync(runPython('ddps_eval.no_such_module', []));
   t.true(isDdpsError(err, 'CHILD_FAILED'));
   t.regex(err!.message, /No module named ddps_eval\.no_such_module/);
+});
+
+test('a Python child gets the allocator tunables, the user\'s own after them, and the thread count', (t) => {
+  const env = pythonEnv({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2', PATH: '/bin' }, { threads: 3 });
+  t.is(env.GLIBC_TUNABLES, `${PYTHON_MALLOC_TUNABLES}:glibc.malloc.arena_max=2`);
+  t.is(env.PATH, '/bin');
+  t.is(env.DDPS_THREADS, '3');
+  t.is(pythonEnv({}).GLIBC_TUNABLES, PYTHON_MALLOC_TUNABLES);
+});
+
+needs('python')('in the child, a 64 MB block comes from the heap, not a mapping of its own (what keeps students fast)', (t) => {
+  // The program break moves past a heap block; an mmapped one leaves it where it was.
+  const probe = [
+    'import ctypes',
+    'c = ctypes.CDLL(None)',
+    'c.sbrk.restype = c.malloc.restype = ctypes.c_void_p',
+    'c.sbrk.argtypes = [ctypes.c_long]',
+    'c.malloc.argtypes = [ctypes.c_size_t]',
+    'a = c.sbrk(0)',
+    'p = c.malloc(64 << 20)',
+    'print(int(c.sbrk(0) - a >= 64 << 20))',
+  ].join('; ');
+  const run = (env: NodeJS.ProcessEnv) => spawnSync(findPython().executable, ['-c', probe], { env, encoding: 'utf8' }).stdout.trim();
+  t.is(run(pythonEnv({ PATH: process.env.PATH })), '1');
+  t.is(run({ PATH: process.env.PATH }), '0', 'without them glibc maps the block');
 });
