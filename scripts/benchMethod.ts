@@ -138,6 +138,7 @@ async function main(): Promise<void> {
   console.log('(the paper selects from all 50 000 train images and tests on 10 000)');
   console.log(`\nWhat each selection draws from, per class (mean): the clusters its images come from, the share of the class's images those clusters hold, and the teacher's log p(true class) of its images (all ${draws.allLogP.toFixed(2)})`);
   for (const d of draws.rows) console.log(`IPC ${d.ipc} ${d.name.padEnd(11)} ${d.clusters.toFixed(1)} of ${d.k.toFixed(0)} clusters, ${(100 * d.share).toFixed(0)} % of the images, log p ${d.logP.toFixed(2)}${d.shared === undefined ? '' : `, ${d.shared} of ${d.images} images also in the classifier-scored set`}`);
+  console.log(`Within a class, the Spearman correlation of the pack's score with the teacher's log p(true class): ${draws.scoreVsTeacher.toFixed(2)}`);
   console.log(JSON.stringify({ pack: PACK, classify, runs, draws, timings }));
 }
 
@@ -157,7 +158,7 @@ interface Draw {
  * the scorer's ranking of them differs) and take the images nearest each top cluster's centroid; a
  * random draw spreads over all of them. The teacher's log p(true class) says how easy the picks are.
  */
-async function describeDraws(): Promise<{ allLogP: number; rows: Draw[] }> {
+async function describeDraws(): Promise<{ allLogP: number; scoreVsTeacher: number; rows: Draw[] }> {
   const logP = new Map<string, number>();
   const teacherStore = ScoreStore.open(join(OUT, 'classifier', 'store'), { readOnly: true });
   for (const s of teacherStore.samples()) logP.set(s.key, Math.max(...s.patches.map((p) => p.score)));
@@ -166,6 +167,13 @@ async function describeDraws(): Promise<{ allLogP: number; rows: Draw[] }> {
   // Each patch's cluster comes from the store's ranking, so a random draw (whose cells name none) is placed too.
   const clusterOf = new Map<string, number>();
   const classes = new Map<number, { k: number; images: number; size: Map<number, number> }>();
+  const scored = new Map<number, Array<{ score: number; logP: number }>>();
+  for (const s of store.samples()) {
+    const teacher = logP.get(s.key);
+    if (teacher === undefined || s.patches.length === 0) continue;
+    if (!scored.has(s.cls)) scored.set(s.cls, []);
+    scored.get(s.cls)!.push({ score: Math.max(...s.patches.map((p) => p.score)), logP: teacher });
+  }
   for (const cls of store.counts().perClass.keys()) {
     const r = store.getRankingColumns(cls);
     if (r === undefined) continue;
@@ -213,7 +221,31 @@ async function describeDraws(): Promise<{ allLogP: number; rows: Draw[] }> {
       });
     }
   }
-  return { allLogP: mean([...logP.values()]), rows };
+  // Does the pack's score order a class's images as the teacher's confidence does?
+  const scoreVsTeacher = mean([...scored.values()].map((xs) => spearman(xs.map((x) => x.score), xs.map((x) => x.logP))));
+  return { allLogP: mean([...logP.values()]), scoreVsTeacher, rows };
+}
+
+/** Spearman's rank correlation; ties (rare among float scores) are ranked in order. */
+function spearman(a: readonly number[], b: readonly number[]): number {
+  const ranks = (xs: readonly number[]) => {
+    const r = new Array<number>(xs.length);
+    xs.map((v, i) => [v, i] as const)
+      .sort((x, y) => x[0] - y[0])
+      .forEach(([, i], k) => (r[i] = k));
+    return r;
+  };
+  const [ra, rb] = [ranks(a), ranks(b)];
+  const m = (a.length - 1) / 2;
+  let cov = 0;
+  let va = 0;
+  let vb = 0;
+  for (let i = 0; i < a.length; i++) {
+    cov += (ra[i]! - m) * (rb[i]! - m);
+    va += (ra[i]! - m) ** 2;
+    vb += (rb[i]! - m) ** 2;
+  }
+  return cov / Math.sqrt(va * vb);
 }
 
 interface Pick {
