@@ -326,7 +326,6 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
   for (const c of compare) {
     if (c === 'random') {
       const first = distilled.images[0]!;
-      emit({ kind: 'source', read: 0 });
       const built = await buildRandomSubset({
         source: opts.source!,
         classes: [...distilled.perClass.keys()],
@@ -336,9 +335,10 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<EvaluationRepo
         classNames: names ?? Array.from({ length: classCount }, (_, i) => String(i)),
         seed,
         outDir: join(opts.out, `random-s${seed}`),
+        // The first sample opens the progress line, so a reused subset (nothing read) shows none.
         onSample: () => {
           sourceImages = (sourceImages ?? 0) + 1;
-          if (sourceImages % 1000 === 0) emit({ kind: 'source', read: sourceImages });
+          if (sourceImages === 1 || sourceImages % 1000 === 0) emit({ kind: 'source', read: sourceImages });
         },
       });
       sourceImages = built.sourceImages;

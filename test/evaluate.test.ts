@@ -74,8 +74,10 @@ let learned: { report: EvaluationReport; out: string } | undefined;
 ptest.serial('students learn from replayed labels: the loss falls, top-1 beats chance; IOR against random real images', async (t) => {
   const w = await getWorld();
   const epochs: { name: string; loss: number; top1?: number }[] = [];
-  const opts = options(w, { compare: ['random'], source: TRAIN, onEvent: (e) => e.kind === 'epoch' && epochs.push(e) });
+  const read: number[] = [];
+  const opts = options(w, { compare: ['random'], source: TRAIN, onEvent: (e) => (e.kind === 'epoch' ? epochs.push(e) : e.kind === 'source' && read.push(e.read)) });
   const report = await runEvaluate(opts);
+  t.is(read[0], 1, 'the first source sample opens the progress line');
   learned = { report, out: opts.out };
   t.deepEqual(report.runs.map((r) => [r.name, r.ipc]), [['distilled', 10], ['random', 10]]);
   for (const name of ['distilled', 'random']) {
@@ -114,8 +116,16 @@ ptest.serial('replay is deterministic: the same seed gives the same parameters a
   t.true(again.runs[0]!.top1.mean >= 0);
 
   let trained = 0;
-  const rerun = await runEvaluate({ ...options(w, { compare: ['random'], source: TRAIN, out: learned.out }), onEvent: (e) => e.kind === 'epoch' && trained++ });
+  let sourceLines = 0;
+  const rerun = await runEvaluate({
+    ...options(w, { compare: ['random'], source: TRAIN, out: learned.out }),
+    onEvent: (e) => {
+      if (e.kind === 'epoch') trained++;
+      if (e.kind === 'source') sourceLines++;
+    },
+  });
   t.is(trained, 0);
+  t.is(sourceLines, 0, 'the random subset is reused: no source-reading progress');
   t.deepEqual(rerun.runs, learned.report.runs);
 
   // More seeds later: only the new seed trains, the first student is kept as it was.
