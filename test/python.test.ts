@@ -42,7 +42,7 @@ test('a Python child gets the allocator tunables, the user\'s own after them, an
   t.is(pythonEnv({}).GLIBC_TUNABLES, PYTHON_MALLOC_TUNABLES);
 });
 
-needs('python')('in the child, a 64 MB block comes from the heap, not a mapping of its own (what keeps students fast)', (t) => {
+needs('python', 'glibc')('in the child, a 64 MB block comes from the heap, not a mapping of its own (what keeps students fast)', (t) => {
   // The program break moves past a heap block; an mmapped one leaves it where it was.
   const probe = [
     'import ctypes',

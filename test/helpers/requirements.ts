@@ -23,6 +23,10 @@ export const REQUIREMENTS = {
       return `no Python with torch >= 1.13 and torchvision (apt-get install python3-torch python3-torchvision python3-pil, or set DDPS_PYTHON): ${(e as Error).message.split('\n')[0]}`;
     }
   },
+  glibc: () =>
+    (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime
+      ? undefined
+      : 'the C library is not glibc, so GLIBC_TUNABLES (the Python children\'s allocator settings) do not apply',
 } satisfies Record<string, () => string | undefined>;
 
 export { chromium };
