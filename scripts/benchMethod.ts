@@ -18,7 +18,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultCacheDir } from '../models/pack.js';
 import { PACK_RECORD } from '../pipelines/trainPack.js';
-import { readSamples, ScoreStore } from '../storage/index.js';
+import { readManifest } from '../pipelines/manifest.js';
+import { parseProvenance } from '../pipelines/report/selection.js';
+import { patchKey } from '../operators/math/ranking.js';
+import { readSamples, sampleClass, ScoreStore } from '../storage/index.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(REPO, 'dist/cli/ddps.js');
@@ -180,7 +183,7 @@ async function describeDraws(): Promise<{ allLogP: number; scoreVsTeacher: numbe
     const size = new Map<number, number>();
     for (let i = 0; i < r.count; i++) {
       size.set(r.cluster[i], (size.get(r.cluster[i]) ?? 0) + 1);
-      clusterOf.set(`${r.keys[r.sample[i]]}#${r.index[i]}`, r.cluster[i]);
+      clusterOf.set(patchKey({ key: r.keys[r.sample[i]]!, index: r.index[i]! }), r.cluster[i]!);
     }
     classes.set(cls, { k: r.k, images: r.count, size });
   }
@@ -202,7 +205,7 @@ async function describeDraws(): Promise<{ allLogP: number; scoreVsTeacher: numbe
           list
             .filter((p) => p.cls === cls)
             .map((p) => {
-              const cluster = clusterOf.get(`${p.source}#${p.index}`);
+              const cluster = clusterOf.get(patchKey({ key: p.source, index: p.index }));
               if (cluster === undefined) throw new Error(`${sets[name]}: ${p.source}#${p.index} is not in ${store.dir}'s clusters`);
               return cluster;
             }),
@@ -256,11 +259,12 @@ interface Pick {
 
 /** The source patch and class of each cell of a distilled folder's images. */
 async function picksOf(dir: string): Promise<Pick[]> {
-  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { shards: string[] };
+  const manifest = await readManifest(dir);
   const out: Pick[] = [];
   for await (const s of readSamples(manifest.shards.map((f) => join(dir, f)))) {
-    const meta = JSON.parse(String(s.json)) as { class: number; cells: Array<{ source: string; index: number }> };
-    for (const c of meta.cells) out.push({ source: c.source, index: c.index, cls: meta.class });
+    const provenance = parseProvenance(s);
+    const cls = sampleClass(s) ?? provenance.class;
+    for (const c of provenance.cells) out.push({ source: c.source, index: c.index, cls });
   }
   return out;
 }
