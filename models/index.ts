@@ -25,4 +25,4 @@ export { type Vocabulary, buildVocabulary, wordsOf, writeVocabulary } from './vo
 export { type SchedulerConfig, alphasCumprod, loadSchedule, noisyLatent, timestepGrid } from './schedule.js';
 export { gaussianNoise, keyedUniform, randomInt, seededRandom } from './noise.js';
 export { type StageTime, StageTimer, mergeReports } from './stageTimer.js';
-export { type PythonInfo, type PythonRunOptions, type PythonRunResult, PYTHON_ROOT, findPython, runPython } from './python.js';
+export { type PythonInfo, type PythonRunOptions, type PythonRunResult, PYTHON_MALLOC_TUNABLES, PYTHON_ROOT, findPython, pythonEnv, runPython } from './python.js';
